@@ -1,0 +1,88 @@
+//! The one closed set of messages that reach the pipeline thread, and the queue capacity.
+//!
+//! Every input (Lambda lifecycle, agent pipe, Telemetry API listener) becomes an [`Event`] on
+//! one bounded channel with one consumer (`pipeline.rs`). Flush and shutdown carry their reply
+//! channel and deadline, so nobody polls shared flags.
+
+use std::time::Instant;
+
+use crate::payload::PayloadInfo;
+use crate::telemetry::Batch;
+
+/// Capacity of the event channel, in messages. Producers that must never block (the listener,
+/// the pipe reader) use blocking sends with this much slack; the pipeline never does network
+/// I/O itself, so it drains the channel continuously.
+pub const QUEUE_CAPACITY: usize = 4096;
+
+#[derive(Debug)]
+pub enum Event {
+    /// The lifecycle thread received INVOKE.
+    Invoke(Invoke),
+    /// One agent payload (one top-level JSON value, or raw bytes that did not split).
+    AgentPayload(AgentPayload),
+    /// One Telemetry API batch, already parsed by the listener.
+    Telemetry(Batch),
+    /// Deliver what belongs to this invocation before the lifecycle calls `event/next`.
+    Flush(FlushRequest),
+    /// SHUTDOWN: synthesize what is missing, deliver everything, reply with the summary.
+    Shutdown(ShutdownRequest),
+}
+
+#[derive(Debug, Clone)]
+pub struct Invoke {
+    pub request_id: String,
+    /// Function-timeout instant, Unix epoch milliseconds.
+    pub deadline_ms: u64,
+    pub invoked_function_arn: String,
+    /// When the INVOKE arrived (monotonic and epoch ms).
+    pub received: Instant,
+    pub received_ms: u64,
+}
+
+#[derive(Debug)]
+pub struct AgentPayload {
+    /// The payload text, forwarded unchanged (lossy only if it was not UTF-8).
+    pub text: String,
+    /// What could be read from inside it (request id, trace id).
+    pub info: PayloadInfo,
+    /// When the reader got it, Unix epoch milliseconds.
+    pub received_ms: u64,
+}
+
+#[derive(Debug)]
+pub struct FlushRequest {
+    /// The invocation whose data we wait for.
+    pub request_id: String,
+    /// Give up waiting and sending at this instant.
+    pub deadline: Instant,
+    /// Answered once, when the flush is done or the deadline has passed.
+    pub reply: crossbeam_channel::Sender<()>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShutdownReason {
+    Spindown,
+    Timeout,
+    Failure,
+    /// Anything else (e.g. RIE's `SandboxTerminated`): a generic shutdown.
+    Other(String),
+}
+
+impl ShutdownReason {
+    /// Tolerant reading: case-insensitive, unknown values are a generic shutdown.
+    pub fn parse(text: &str) -> ShutdownReason {
+        match text.to_ascii_lowercase().as_str() {
+            "spindown" => ShutdownReason::Spindown,
+            "timeout" => ShutdownReason::Timeout,
+            "failure" => ShutdownReason::Failure,
+            _ => ShutdownReason::Other(text.to_string()),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct ShutdownRequest {
+    pub reason: ShutdownReason,
+    pub deadline: Instant,
+    pub reply: crossbeam_channel::Sender<String>,
+}
