@@ -1,16 +1,47 @@
 //! New Relic extension for AWS Lambda. See ARCHITECTURE.md for the map.
 
+pub mod log;
+
 pub mod agent_pipe;
+pub mod config;
+pub mod duration;
+pub mod error;
 pub mod event;
+pub mod invocations;
+pub mod json;
+pub mod lambda_api;
+pub mod lifecycle;
 pub mod listener;
 pub mod newrelic;
 pub mod payload;
+pub mod pipeline;
+pub mod policy;
+pub mod queue;
 pub mod retry;
 pub mod sender;
+pub mod stats;
 pub mod telemetry;
 pub mod timefmt;
 
 /// Runs the extension; returns the process exit code.
 pub fn run() -> i32 {
-    0
+    let (config, warnings) = config::Config::from_env();
+    log::init(config.log_level, config.logs_enabled);
+    let name = extension_name();
+    info!("{} {} starting as {name:?}", lifecycle::PRODUCT, lifecycle::VERSION);
+    for warning in warnings {
+        warn!("{warning}");
+    }
+    lifecycle::run(config, &name)
+}
+
+/// The registered name must be the file's basename (Lambda starts `/opt/extensions/<name>`).
+/// `argv[0]` is that path; `current_exe` would resolve symlinks and could differ.
+fn extension_name() -> String {
+    let from = |p: std::path::PathBuf| p.file_name().map(|n| n.to_string_lossy().into_owned());
+    std::env::args_os()
+        .next()
+        .and_then(|a| from(a.into()))
+        .or_else(|| std::env::current_exe().ok().and_then(from))
+        .unwrap_or_else(|| lifecycle::PRODUCT.to_string())
 }

@@ -1,12 +1,44 @@
-//! The Telemetry API listener: a tiny `std::net` HTTP/1.1 server on an ephemeral port that
-//! always answers 200 at once and hands parsed batches to the pipeline. (STUB.)
+//! The Telemetry API listener: a tiny `std::net` HTTP/1.1 server on an ephemeral port. It
+//! answers every request it can frame with `200 OK` as soon as the body is read, before
+//! parsing (Lambda redelivers a rejected batch forever), then parses it with
+//! [`parse_batch`] and sends [`Event::Telemetry`] to the pipeline. One accept thread; each
+//! connection gets its own short-lived thread, a slot under a cap, an idle timeout and a
+//! per-request deadline, so a hostile or stalled client can never hold up Lambda's
+//! deliveries. It never logs per batch: with an `extension` subscription its own output
+//! would come back as telemetry.
 
-use std::net::TcpListener;
+mod http;
 
+use std::io::{self, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+
+use self::http::{read_body, read_head, Body, Framing, Limits, ReadError};
 use crate::event::Event;
+use crate::telemetry::{parse_batch, Batch};
 
 /// Largest request body accepted; larger bodies are answered 200, discarded and counted.
+/// Lambda sends up to about 2 × `maxBytes` (1 MiB at most) plus per-record metadata.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Lambda uses one or two connections; the cap only bounds what hostile clients can hold.
+const MAX_CONNECTIONS: usize = 32;
+/// Silence allowed between requests on a kept-alive connection, and between reads.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Whole-request budget (head and body): a few MiB over loopback takes milliseconds.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause after a failed `accept` (e.g. out of file descriptors) so the loop cannot spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
+const READ_BUFFER_BYTES: usize = 64 * 1024;
+
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+const OK_CLOSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// Binds `0.0.0.0:0` (never 9001). Returns the listener so the caller can read the port
 /// before subscribing.
@@ -14,12 +46,158 @@ pub fn bind() -> std::io::Result<TcpListener> {
     TcpListener::bind("0.0.0.0:0")
 }
 
-/// Starts the accept loop on a named thread.
-pub fn spawn(
-    listener: TcpListener,
-    _tx: crossbeam_channel::Sender<Event>,
-) -> std::io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("telemetry-listener".into())
-        .spawn(move || drop(listener))
+/// Starts the accept loop on a thread named `telemetry-listener`. It runs for the life of
+/// the process; a closed channel only means batches are dropped, requests are still answered.
+pub fn spawn(listener: TcpListener, tx: Sender<Event>) -> io::Result<thread::JoinHandle<()>> {
+    spawn_with(listener, tx, Settings::default())
 }
+
+/// Caps and timeouts of one listener; tests shrink them.
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    limits: Limits,
+    max_connections: usize,
+    idle: Duration,
+    request: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            limits: Limits { max_head_bytes: 16 * 1024, max_headers: 100, max_body_bytes: MAX_BODY_BYTES },
+            max_connections: MAX_CONNECTIONS,
+            idle: IDLE_TIMEOUT,
+            request: REQUEST_TIMEOUT,
+        }
+    }
+}
+
+fn spawn_with(listener: TcpListener, tx: Sender<Event>, settings: Settings) -> io::Result<thread::JoinHandle<()>> {
+    thread::Builder::new().name("telemetry-listener".into()).spawn(move || accept_loop(&listener, &tx, settings))
+}
+
+/// Releases a connection slot when dropped, whichever way the connection ends.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn accept_loop(listener: &TcpListener, tx: &Sender<Event>, settings: Settings) {
+    // Only this thread increments, so check-then-increment cannot race.
+    let active = Arc::new(AtomicUsize::new(0));
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else {
+            thread::sleep(ACCEPT_BACKOFF);
+            continue;
+        };
+        if active.load(Ordering::SeqCst) >= settings.max_connections {
+            drop(stream); // the newest connection is the one refused
+            continue;
+        }
+        active.fetch_add(1, Ordering::SeqCst);
+        let slot = Slot(Arc::clone(&active));
+        let tx = tx.clone();
+        // On spawn failure the closure is dropped: the slot is released, the stream closed.
+        let _ = thread::Builder::new().name("telemetry-conn".into()).spawn(move || {
+            serve(&stream, &tx, &settings);
+            // Free the slot before closing, so a peer that sees the close can reconnect.
+            drop(slot);
+            drop(stream);
+        });
+    }
+}
+
+/// Reads with the socket timeout set to the idle limit, cut short by the request deadline.
+struct DeadlineReader<'a> {
+    stream: &'a TcpStream,
+    idle: Duration,
+    until: Instant,
+}
+
+impl Read for DeadlineReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(left.min(self.idle)))?;
+        let mut stream = self.stream;
+        stream.read(buf)
+    }
+}
+
+/// What one framed request delivered.
+enum Delivery {
+    Body(Vec<u8>),
+    Oversized,
+    Malformed,
+}
+
+/// Serves requests on one connection until it closes, fails, times out or asks to close.
+fn serve(stream: &TcpStream, tx: &Sender<Event>, settings: &Settings) {
+    let _ = stream.set_write_timeout(Some(settings.idle));
+    let _ = stream.set_nodelay(true);
+    let reader = DeadlineReader { stream, idle: settings.idle.max(Duration::from_millis(1)), until: Instant::now() };
+    let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, reader);
+    loop {
+        reader.get_mut().until = Instant::now() + settings.request;
+        let Some((delivery, keep_alive)) = next_request(&mut reader, stream, &settings.limits) else {
+            return;
+        };
+        let batch = match delivery {
+            // An empty body delivered nothing (e.g. a probe); there is nothing to count.
+            Delivery::Body(body) if body.is_empty() => Batch::default(),
+            Delivery::Body(body) => parse_batch(&body),
+            Delivery::Oversized => Batch { oversized: 1, ..Batch::default() },
+            Delivery::Malformed => Batch { malformed: 1, ..Batch::default() },
+        };
+        let carries_something = !batch.records.is_empty() || batch.malformed + batch.unknown + batch.oversized > 0;
+        if carries_something {
+            // A closed channel means the pipeline is gone; keep answering Lambda anyway.
+            let _ = tx.send(Event::Telemetry(batch));
+        }
+        if !keep_alive {
+            return;
+        }
+    }
+}
+
+/// Reads one request and answers it (200, or 100 then 200). `None` when the connection
+/// must close without an answer: clean close, timeout, I/O error, unreadable request line,
+/// or a failed write (the sender will redeliver, so the body must not be processed twice).
+fn next_request(
+    reader: &mut BufReader<DeadlineReader>,
+    stream: &TcpStream,
+    limits: &Limits,
+) -> Option<(Delivery, bool)> {
+    let mut writer = stream;
+    let head = match read_head(reader, limits) {
+        Ok(head) => head,
+        Err(ReadError::BadRequest(_)) => {
+            writer.write_all(OK_CLOSE).ok()?;
+            return Some((Delivery::Malformed, false));
+        }
+        Err(ReadError::Closed | ReadError::BadRequestLine | ReadError::Io(_)) => return None,
+    };
+    if head.expect_continue && head.framing != Framing::Empty {
+        writer.write_all(CONTINUE).ok()?;
+    }
+    let delivery = match read_body(reader, &head, limits) {
+        Ok(Body::Complete(body)) => Delivery::Body(body),
+        Ok(Body::Oversized) => Delivery::Oversized,
+        Err(ReadError::BadRequest(_)) => {
+            writer.write_all(OK_CLOSE).ok()?;
+            return Some((Delivery::Malformed, false));
+        }
+        Err(_) => return None,
+    };
+    let answer = if head.keep_alive { OK } else { OK_CLOSE };
+    writer.write_all(answer).ok()?;
+    Some((delivery, head.keep_alive))
+}
+
+#[cfg(test)]
+mod tests;

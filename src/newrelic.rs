@@ -1,7 +1,58 @@
-//! New Relic wire formats: endpoints, header names and the pure encoders of the telemetry
-//! request (`newrelic.md` §3), REPORT lines (§4) and synthesized error lines (§5). (STUB.)
+//! New Relic wire formats: endpoints, header names, the pure encoder of the telemetry request
+//! (`newrelic.md` §3), REPORT lines (§4), synthesized error lines (§5) and unique event ids.
+//!
+//! Everything here is pure: no sockets, no clocks (callers pass `now`), no environment. Sending,
+//! gzip and retries belong to `sender.rs`; which endpoint to use is decided here, once.
+
+use std::fmt::Write as _;
+
+use miniserde::Serialize;
 
 use crate::telemetry::ReportMetrics;
+use crate::timefmt::format_rfc3339_ms;
+
+pub const TELEMETRY_ENDPOINT_US: &str = "https://cloud-collector.newrelic.com/aws/lambda/v1";
+pub const TELEMETRY_ENDPOINT_EU: &str = "https://cloud-collector.eu01.nr-data.net/aws/lambda/v1";
+pub const LOG_ENDPOINT_US: &str = "https://log-api.newrelic.com/log/v1";
+pub const LOG_ENDPOINT_EU: &str = "https://log-api.eu.newrelic.com/log/v1";
+
+pub const HEADER_LICENSE_KEY: &str = "X-License-Key";
+pub const HEADER_CONTENT_TYPE: &str = "Content-Type";
+pub const HEADER_CONTENT_ENCODING: &str = "Content-Encoding";
+pub const HEADER_USER_AGENT: &str = "User-Agent";
+pub const CONTENT_TYPE_JSON: &str = "application/json";
+pub const CONTENT_ENCODING_GZIP: &str = "gzip";
+
+/// The extension's name as New Relic sees it (User-Agent, log stream name, log `plugin`).
+pub const EXTENSION_NAME: &str = "newrelic-lambda-extension";
+
+/// `newrelic-lambda-extension/<version>`.
+pub fn user_agent() -> String {
+    format!("{EXTENSION_NAME}/{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// EU accounts are recognised by their license key prefix (compat with the other extensions).
+pub fn is_eu_key(license_key: &str) -> bool {
+    license_key.starts_with("eu")
+}
+
+/// Where agent payloads, REPORT lines and synthesized errors go. A non-blank override wins.
+pub fn telemetry_endpoint(license_key: &str, override_: Option<&str>) -> String {
+    pick_endpoint(license_key, override_, TELEMETRY_ENDPOINT_US, TELEMETRY_ENDPOINT_EU)
+}
+
+/// Where forwarded logs go. A non-blank override wins.
+pub fn log_endpoint(license_key: &str, override_: Option<&str>) -> String {
+    pick_endpoint(license_key, override_, LOG_ENDPOINT_US, LOG_ENDPOINT_EU)
+}
+
+fn pick_endpoint(key: &str, override_: Option<&str>, us: &str, eu: &str) -> String {
+    match override_.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(url) => url.to_string(),
+        None if is_eu_key(key) => eu.to_string(),
+        None => us.to_string(),
+    }
+}
 
 /// One log event of a telemetry request: an agent payload, a REPORT line or a synthesized line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,7 +65,7 @@ pub struct TelemetryEvent {
 }
 
 /// The `context` object of a telemetry request.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Context {
     pub function_name: String,
     pub invoked_function_arn: String,
@@ -22,12 +73,128 @@ pub struct Context {
     pub log_stream_name: String,
 }
 
-/// The JSON body (before gzip) of one telemetry request.
-pub fn encode_telemetry(_ctx: &Context, _events: &[TelemetryEvent]) -> Vec<u8> {
-    Vec::new()
+// Wire structs: field order and names are the ingest's, not ours.
+#[derive(Serialize)]
+struct WireBody<'a> {
+    context: &'a Context,
+    entry: String,
+}
+
+#[derive(Serialize)]
+struct WireEntry<'a> {
+    #[serde(rename = "logEvents")]
+    log_events: Vec<WireLogEvent<'a>>,
+    #[serde(rename = "logGroup")]
+    log_group: &'a str,
+    // The ingest requires these three to be present even though nothing fills them.
+    #[serde(rename = "logStream")]
+    log_stream: &'a str,
+    #[serde(rename = "messageType")]
+    message_type: &'a str,
+    owner: &'a str,
+}
+
+#[derive(Serialize)]
+struct WireLogEvent<'a> {
+    id: &'a str,
+    timestamp: u64,
+    message: &'a str,
+}
+
+/// The JSON body (before gzip) of one telemetry request. `entry` is a JSON string holding the
+/// serialized CloudWatch-Logs-like subscription event, as the ingest expects.
+pub fn encode_telemetry(ctx: &Context, events: &[TelemetryEvent]) -> Vec<u8> {
+    let entry = WireEntry {
+        log_events: events
+            .iter()
+            .map(|e| WireLogEvent { id: &e.id, timestamp: e.timestamp_ms, message: &e.message })
+            .collect(),
+        log_group: &ctx.log_group_name,
+        log_stream: "",
+        message_type: "",
+        owner: "",
+    };
+    let body = WireBody { context: ctx, entry: miniserde::json::to_string(&entry) };
+    miniserde::json::to_string(&body).into_bytes()
 }
 
 /// `REPORT RequestId: …\tDuration: … ms…`; fields missing from the record are left out.
-pub fn report_line(request_id: &str, _m: &ReportMetrics) -> String {
-    format!("REPORT RequestId: {request_id}")
+pub fn report_line(request_id: &str, m: &ReportMetrics) -> String {
+    let mut line = format!("REPORT RequestId: {request_id}");
+    // `write!` into a String cannot fail; the results are ignored on purpose.
+    if let Some(v) = m.duration_ms {
+        let _ = write!(line, "\tDuration: {v:.2} ms");
+    }
+    if let Some(v) = m.billed_duration_ms {
+        let _ = write!(line, "\tBilled Duration: {v:.0} ms");
+    }
+    if let Some(v) = m.memory_size_mb {
+        let _ = write!(line, "\tMemory Size: {v:.0} MB");
+    }
+    if let Some(v) = m.max_memory_used_mb {
+        let _ = write!(line, "\tMax Memory Used: {v:.0} MB");
+    }
+    if let Some(v) = m.init_duration_ms {
+        let _ = write!(line, "\tInit Duration: {v:.2} ms");
+    }
+    line
 }
+
+/// `<RFC 3339> <requestId> Task timed out after <%.2f> seconds`.
+pub fn timeout_line(now_ms: u64, request_id: &str, seconds: f64) -> String {
+    format!("{} {request_id} Task timed out after {seconds:.2} seconds", format_rfc3339_ms(now_ms))
+}
+
+/// `<RFC 3339> <requestId> Function invocation failed after <%.2f> seconds: <errorType>`.
+pub fn failure_line(now_ms: u64, request_id: &str, seconds: f64, error_type: &str) -> String {
+    let time = format_rfc3339_ms(now_ms);
+    format!("{time} {request_id} Function invocation failed after {seconds:.2} seconds: {error_type}")
+}
+
+/// `RequestId: <requestId> AWS Lambda platform fault caused a shutdown`.
+pub fn platform_fault_line(request_id: &str) -> String {
+    format!("RequestId: {request_id} AWS Lambda platform fault caused a shutdown")
+}
+
+/// Unique event ids: a 64-bit per-process nonce followed by a 64-bit counter, as 32 hex digits.
+/// The nonce keeps ids of different processes (and restarts) apart; the counter keeps the ids
+/// of one process apart. Pure given its seed.
+#[derive(Debug, Clone)]
+pub struct EventIds {
+    nonce: u64,
+    counter: u64,
+}
+
+impl EventIds {
+    /// Ids from a caller-chosen seed (tests, or [`EventIds::from_process`]).
+    pub fn new(seed: u64) -> EventIds {
+        EventIds { nonce: mix64(seed), counter: 0 }
+    }
+
+    /// Seeded from the process id, the wall clock and std's per-process random hasher keys,
+    /// so two sandboxes started in the same nanosecond still differ.
+    pub fn from_process(now_nanos: u128) -> EventIds {
+        use std::hash::{BuildHasher, Hasher};
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        hasher.write_u128(now_nanos);
+        EventIds::new(hasher.finish() ^ (now_nanos as u64))
+    }
+
+    /// The next id; never repeats within this generator (the counter would need 2^64 calls).
+    pub fn next_id(&mut self) -> String {
+        self.counter = self.counter.wrapping_add(1);
+        format!("{:016x}{:016x}", self.nonce, self.counter)
+    }
+}
+
+/// SplitMix64 finalizer: spreads seeds that differ in few bits over all 64 bits.
+fn mix64(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests;

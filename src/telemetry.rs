@@ -1,6 +1,18 @@
 //! Pure parser of Telemetry API batches (a JSON array of `{time,type,record}` events) into our
 //! own [`Record`] enum. Tolerant: unknown types are counted, malformed events are counted and
-//! skipped, every record field is optional. (STUB: to be implemented.)
+//! skipped, every record field is optional and a wrong-typed field counts as missing. It does
+//! no I/O and never panics, whatever the bytes. It never recurses over JSON values: miniserde
+//! parses, serializes and drops without recursion, and JSON log bodies nested deeper than
+//! [`MAX_LOG_DEPTH`] are kept as text so no consumer can overflow its stack on them.
+
+use miniserde::json::{self, Number, Object, Value};
+
+use crate::timefmt::parse_iso8601_ms;
+
+/// Deepest JSON log body kept as [`LogBody::Json`]; deeper ones become [`LogBody::Text`]
+/// (their compact JSON), because `Clone`/`Debug` of a miniserde value and any consumer that
+/// walks it recurse once per level.
+pub const MAX_LOG_DEPTH: usize = 64;
 
 /// `platform.report` metrics; fields missing from the record stay `None`, never invented.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -19,7 +31,21 @@ pub enum Status {
     Error,
     Failure,
     Timeout,
+    /// Any other value, as sent; empty when the record had no `status` string.
     Other(String),
+}
+
+impl Status {
+    /// Case-insensitive reading of a Telemetry API status.
+    pub fn parse(text: &str) -> Status {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "success" => Status::Success,
+            "error" => Status::Error,
+            "failure" => Status::Failure,
+            "timeout" => Status::Timeout,
+            _ => Status::Other(text.to_string()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +107,178 @@ pub struct Batch {
     pub oversized: usize,
 }
 
-/// Parses one delivery body. Never panics.
-pub fn parse_batch(_body: &[u8]) -> Batch {
-    Batch::default()
+/// Parses one delivery body. Never panics. A body that is not a JSON array counts as one
+/// malformed event; invalid UTF-8 is replaced (U+FFFD) rather than rejecting the batch.
+pub fn parse_batch(body: &[u8]) -> Batch {
+    let text = String::from_utf8_lossy(body);
+    let mut batch = Batch::default();
+    let events = match json::from_str::<Value>(&text) {
+        Ok(Value::Array(events)) => events,
+        _ => {
+            batch.malformed = 1;
+            return batch;
+        }
+    };
+    for event in events {
+        match parse_event(event) {
+            Ok(record) => batch.records.push(record),
+            Err(Skip::Malformed) => batch.malformed += 1,
+            Err(Skip::Unknown) => batch.unknown += 1,
+        }
+    }
+    batch
 }
+
+/// Why one event produced no record.
+enum Skip {
+    Malformed,
+    Unknown,
+}
+
+fn parse_event(event: Value) -> Result<Record, Skip> {
+    let Value::Object(mut event) = event else {
+        return Err(Skip::Malformed);
+    };
+    let Some(Value::String(kind)) = event.remove("type") else {
+        return Err(Skip::Malformed);
+    };
+    let time_ms = match event.get("time") {
+        Some(Value::String(time)) => parse_iso8601_ms(time),
+        _ => None,
+    };
+    let record = event.remove("record");
+    match kind.as_str() {
+        "function" => log(time_ms, LogStream::Function, record),
+        "extension" => log(time_ms, LogStream::Extension, record),
+        "platform.start" => {
+            let request_id = request_id(record.as_ref())?;
+            Ok(Record::Start { time_ms, request_id })
+        }
+        "platform.runtimeDone" => {
+            let request_id = request_id(record.as_ref())?;
+            let record = as_object(record.as_ref());
+            Ok(Record::RuntimeDone {
+                time_ms,
+                request_id,
+                status: status(record),
+                error_type: error_type(record),
+                duration_ms: metrics(record).and_then(|m| number(m, "durationMs")),
+            })
+        }
+        "platform.report" => {
+            let request_id = request_id(record.as_ref())?;
+            let record = as_object(record.as_ref());
+            Ok(Record::Report {
+                time_ms,
+                request_id,
+                status: status(record),
+                error_type: error_type(record),
+                metrics: report_metrics(metrics(record)),
+            })
+        }
+        _ if kind.starts_with("platform.") => {
+            // An absent record is kept as an empty object so platform logs stay uniform.
+            let record_json = match record {
+                Some(record) => json::to_string(&record),
+                None => "{}".to_string(),
+            };
+            Ok(Record::Platform { time_ms, kind, record_json })
+        }
+        _ => Err(Skip::Unknown),
+    }
+}
+
+fn log(time_ms: Option<u64>, stream: LogStream, record: Option<Value>) -> Result<Record, Skip> {
+    let body = match record {
+        Some(Value::String(mut line)) => {
+            if line.ends_with("\r\n") {
+                line.truncate(line.len() - 2);
+            } else if line.ends_with('\n') {
+                line.truncate(line.len() - 1);
+            }
+            LogBody::Text(line)
+        }
+        Some(Value::Object(object)) if depth_exceeds(&object, MAX_LOG_DEPTH) => LogBody::Text(json::to_string(&object)),
+        Some(Value::Object(object)) => LogBody::Json(object),
+        _ => return Err(Skip::Malformed),
+    };
+    Ok(Record::Log { time_ms, stream, body })
+}
+
+/// True when `object` nests more than `max` objects/arrays deep (itself is level 1).
+/// Iterative, so hostile nesting cannot overflow the stack here either.
+fn depth_exceeds(object: &Object, max: usize) -> bool {
+    if max == 0 {
+        return true;
+    }
+    let mut pending: Vec<(&Value, usize)> = object.values().map(|v| (v, 2)).collect();
+    while let Some((value, depth)) = pending.pop() {
+        match value {
+            Value::Array(_) | Value::Object(_) if depth > max => return true,
+            Value::Array(array) => pending.extend(array.iter().map(|c| (c, depth + 1))),
+            Value::Object(object) => pending.extend(object.values().map(|c| (c, depth + 1))),
+            _ => {}
+        }
+    }
+    false
+}
+
+fn as_object(value: Option<&Value>) -> Option<&Object> {
+    match value {
+        Some(Value::Object(object)) => Some(object),
+        _ => None,
+    }
+}
+
+fn string<'a>(object: Option<&'a Object>, key: &str) -> Option<&'a str> {
+    match object?.get(key) {
+        Some(Value::String(text)) => Some(text),
+        _ => None,
+    }
+}
+
+/// The `requestId` these records are correlated by; without it the event is malformed.
+fn request_id(record: Option<&Value>) -> Result<String, Skip> {
+    match string(as_object(record), "requestId") {
+        Some(id) if !id.is_empty() => Ok(id.to_string()),
+        _ => Err(Skip::Malformed),
+    }
+}
+
+fn status(record: Option<&Object>) -> Status {
+    string(record, "status").map_or(Status::Other(String::new()), Status::parse)
+}
+
+fn error_type(record: Option<&Object>) -> Option<String> {
+    string(record, "errorType").filter(|e| !e.is_empty()).map(str::to_string)
+}
+
+fn metrics(record: Option<&Object>) -> Option<&Object> {
+    as_object(record?.get("metrics"))
+}
+
+fn number(object: &Object, key: &str) -> Option<f64> {
+    match object.get(key) {
+        Some(Value::Number(Number::U64(n))) => Some(*n as f64),
+        Some(Value::Number(Number::I64(n))) => Some(*n as f64),
+        Some(Value::Number(Number::F64(n))) => Some(*n),
+        _ => None,
+    }
+}
+
+fn report_metrics(metrics: Option<&Object>) -> ReportMetrics {
+    let Some(m) = metrics else {
+        return ReportMetrics::default();
+    };
+    ReportMetrics {
+        duration_ms: number(m, "durationMs"),
+        billed_duration_ms: number(m, "billedDurationMs"),
+        memory_size_mb: number(m, "memorySizeMB"),
+        max_memory_used_mb: number(m, "maxMemoryUsedMB"),
+        init_duration_ms: number(m, "initDurationMs"),
+        restore_duration_ms: number(m, "restoreDurationMs"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,245 @@
+//! Tests for `payload`: real Python agent payloads (tests/data/agent, see its README) alone,
+//! glued, truncated, mixed with garbage, re-packed as version 2, and hostile input.
+
+use std::io::Write;
+
+use super::*;
+
+const FIXTURES: [&[u8]; 5] = [
+    include_bytes!("../../tests/data/agent/python-v1-1.json"),
+    include_bytes!("../../tests/data/agent/python-v1-2.json"),
+    include_bytes!("../../tests/data/agent/python-v1-3.json"),
+    include_bytes!("../../tests/data/agent/python-v1-4.json"),
+    include_bytes!("../../tests/data/agent/python-v1-5.json"),
+];
+/// Written by generate.py from what the agent itself reported: file, request id, trace id.
+const MANIFEST: &str = include_str!("../../tests/data/agent/manifest.tsv");
+
+/// Expected info per fixture, in FIXTURES order.
+fn expected() -> Vec<PayloadInfo> {
+    let rows: Vec<PayloadInfo> = MANIFEST
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .map(|line| {
+            let fields: Vec<&str> = line.split('\t').collect();
+            PayloadInfo { request_id: Some(fields[1].to_string()), trace_id: Some(fields[2].to_string()) }
+        })
+        .collect();
+    assert_eq!(rows.len(), FIXTURES.len());
+    rows
+}
+
+#[track_caller]
+fn check(input: &[u8], expected: &[&[u8]]) {
+    let pieces = split(input);
+    let show = |p: &[&[u8]]| p.iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect::<Vec<_>>();
+    assert_eq!(show(&pieces), show(expected));
+}
+
+fn glue(parts: &[&[u8]]) -> Vec<u8> {
+    parts.concat()
+}
+
+#[test]
+fn real_fixtures_carry_their_request_and_trace_ids() {
+    for (fixture, expected) in FIXTURES.iter().zip(expected()) {
+        check(fixture, &[fixture]);
+        assert_eq!(inspect(fixture), expected);
+    }
+    // The distributed-tracing invocation continued the incoming W3C trace.
+    assert_eq!(inspect(FIXTURES[2]).trace_id.as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+}
+
+#[test]
+fn glued_payloads_split_into_each_payload() {
+    let [a, b, c, d, e] = FIXTURES;
+    check(&glue(&[a, b]), &[a, b]);
+    check(&glue(&[a, b, c, d, e]), &FIXTURES);
+    check(&glue(&[b"\n", a, b"\n", b, b" \r\n\t", c, b"\n"]), &[a, b, c]);
+    let expected = expected();
+    for (piece, info) in split(&glue(&FIXTURES)).into_iter().zip(&expected) {
+        assert_eq!(&inspect(piece), info);
+    }
+}
+
+#[test]
+fn strings_with_brackets_and_escaped_quotes_do_not_confuse_splitting() {
+    check(br#"["a]\"b[{",{"k":"}\\"}]  [2]"#, &[br#"["a]\"b[{",{"k":"}\\"}]"#, b"[2]"]);
+    check(br#"{"a":"\\\\"}{"b":[]}"#, &[br#"{"a":"\\\\"}"#, br#"{"b":[]}"#]);
+}
+
+#[test]
+fn empty_and_whitespace_give_nothing() {
+    check(b"", &[]);
+    check(b" \n\r\t\n", &[]);
+}
+
+#[test]
+fn garbage_is_kept_as_its_own_chunks() {
+    let [a, b, ..] = FIXTURES;
+    check(b"hello world\n", &[b"hello world"]);
+    check(&glue(&[b"START\n", a]), &[b"START", a]);
+    check(&glue(&[a, b"\n]] junk } ", b]), &[a, b"]] junk }", b]);
+    check(b"null true 42", &[b"null true 42"]);
+    check(b"\xff\xfe[1]", &[b"\xff\xfe", b"[1]"]);
+    assert_eq!(inspect(b"hello"), PayloadInfo::default());
+}
+
+#[test]
+fn truncated_payload_is_kept_and_the_next_one_still_splits() {
+    let [a, b, ..] = FIXTURES;
+    let cut = &a[..a.len() / 2];
+    check(cut, &[cut]);
+    check(&glue(&[cut, b]), &[cut, b]);
+    check(&glue(&[b, cut]), &[b, cut]);
+    assert_eq!(inspect(cut), PayloadInfo::default());
+    // A truncated version 2 payload: its metadata object is not taken for a payload.
+    let cut_v2 = br#"[2,"NR_LAMBDA_MONITORING",{"arn":"x"},"H4sI"#;
+    check(&glue(&[cut_v2, b]), &[cut_v2, b]);
+}
+
+#[test]
+fn deep_nesting_and_bracket_storms_stay_linear_and_safe() {
+    let deep = "[".repeat(1_000_000);
+    check(deep.as_bytes(), &[deep.as_bytes()]);
+    assert_eq!(inspect(deep.as_bytes()), PayloadInfo::default());
+    let balanced = format!("{}{}", "[".repeat(200_000), "]".repeat(200_000));
+    check(balanced.as_bytes(), &[balanced.as_bytes()]);
+    assert_eq!(inspect(balanced.as_bytes()), PayloadInfo::default());
+    // Every `[1,` looks like a payload opening; the failed-scan cap keeps this linear.
+    let storm = "[1,\"".repeat(500_000);
+    check(storm.as_bytes(), &[storm.as_bytes()]);
+}
+
+#[test]
+fn splitting_loses_no_bytes_on_mangled_input() {
+    let glued = glue(&FIXTURES);
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for round in 0..300 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let mut input = glued.clone();
+        input.truncate(seed as usize % glued.len());
+        if let Some(byte) = input.get_mut((seed >> 20) as usize % glued.len().max(1)) {
+            *byte = b"[]{}\"\\ x"[round % 8];
+        }
+        let pieces = split(&input);
+        let non_ws = |bytes: &[u8]| bytes.iter().copied().filter(|b| !is_json_whitespace(*b)).collect::<Vec<u8>>();
+        assert_eq!(non_ws(&pieces.concat()), non_ws(&input));
+        for piece in pieces {
+            let _ = inspect(piece);
+        }
+    }
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            let c = if i <= chunk.len() { ALPHABET[(n >> (18 - 6 * i) & 63) as usize] } else { b'=' };
+            out.push(c as char);
+        }
+    }
+    out
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// A version 2 payload with the given data JSON.
+fn v2(metadata: &str, data: &str) -> Vec<u8> {
+    let encoded = base64_encode(&gzip(data.as_bytes()));
+    format!(r#"[2,"NR_LAMBDA_MONITORING",{metadata},"{encoded}"]"#).into_bytes()
+}
+
+#[test]
+fn base64_is_tolerant_of_padding_and_whitespace() {
+    #[track_caller]
+    fn check_b64(text: &str, expected: Option<&[u8]>) {
+        assert_eq!(base64_decode(text.as_bytes()).as_deref(), expected, "{text}");
+    }
+    check_b64("aGVsbG8=", Some(b"hello"));
+    check_b64("aGVsbG8", Some(b"hello"));
+    check_b64("aGVs\nbG8 gd29y\r\nbGQ=", Some(b"hello world"));
+    check_b64("", Some(b""));
+    check_b64("+/+/", Some(&[0xfb, 0xff, 0xbf]));
+    check_b64("aGV$", None);
+    check_b64("aGVs-_", None);
+    let all: Vec<u8> = (0..=255).collect();
+    assert_eq!(base64_decode(base64_encode(&all).as_bytes()), Some(all));
+}
+
+#[test]
+fn version_2_rebuilt_from_a_real_version_1_payload() {
+    let expected = expected();
+    for (fixture, info) in FIXTURES.iter().zip(&expected) {
+        let outer: Value = json::from_str(std::str::from_utf8(fixture).unwrap()).unwrap();
+        let Value::Array(outer) = outer else { panic!("not an array") };
+        let Some(Value::String(encoded)) = outer.get(2) else { panic!("no element 2") };
+        let Some(Value::Object(wrapper)) = decode_embedded(encoded) else { panic!("no wrapper") };
+        let metadata = json::to_string(&wrapper["metadata"]);
+        let data = json::to_string(&wrapper["data"]);
+        let payload = v2(&metadata, &data);
+        assert_eq!(&inspect(&payload), info);
+        let as_string = String::from_utf8(payload).unwrap().replacen("[2,", "[\"2\",", 1);
+        assert_eq!(&inspect(as_string.as_bytes()), info);
+    }
+}
+
+#[test]
+fn version_as_string_in_a_real_payload() {
+    let expected = expected();
+    let text = std::str::from_utf8(FIXTURES[0]).unwrap().replacen("[1,", "[\"1\",", 1);
+    check(text.as_bytes(), &[text.as_bytes()]);
+    assert_eq!(inspect(text.as_bytes()), expected[0]);
+}
+
+#[test]
+fn span_events_fill_in_what_transaction_events_lack() {
+    let info = |request_id: &str, trace_id: &str| PayloadInfo {
+        request_id: Some(request_id.into()),
+        trace_id: Some(trace_id.into()),
+    };
+    let spans =
+        r#""span_event_data":[null,{},[[{"type":"Span","traceId":"span-trace"},{},{"aws.requestId":"span-req"}]]]"#;
+    let data = format!("{{{spans}}}");
+    assert_eq!(inspect(&v2("{}", &data)), info("span-req", "span-trace"));
+    // Only the first *transaction* event counts; the request id may sit in intrinsics.
+    let analytic = r#""analytic_event_data":[null,{},[[{"type":"Other","traceId":"no"},{},{}],[{"type":"Transaction","aws.requestId":"tx-req"},{},{}]]]"#;
+    let data = format!("{{{analytic},{spans}}}");
+    assert_eq!(inspect(&v2("{}", &data)), info("tx-req", "span-trace"));
+    assert_eq!(inspect(&v2("{}", "{}")), PayloadInfo::default());
+    assert_eq!(inspect(&v2("{}", "[1,2]")), PayloadInfo::default());
+}
+
+#[test]
+fn gzip_bomb_is_refused_within_the_cap() {
+    let bomb = gzip(&vec![b' '; (MAX_INFLATED_BYTES + 1) as usize]);
+    assert!(inflate(&bomb).is_none());
+    let payload = format!(r#"[2,"NR_LAMBDA_MONITORING",{{}},"{}"]"#, base64_encode(&bomb));
+    assert_eq!(inspect(payload.as_bytes()), PayloadInfo::default());
+    let inside_cap = gzip(&vec![b' '; 1 << 20]);
+    assert_eq!(inflate(&inside_cap).map(|v| v.len()), Some(1 << 20));
+}
+
+#[test]
+fn malformed_payloads_give_no_info() {
+    for text in [
+        "[1,\"NR_LAMBDA_MONITORING\"]",
+        "[1,\"NR_LAMBDA_MONITORING\",\"not base64!\"]",
+        "[1,\"NR_LAMBDA_MONITORING\",\"aGVsbG8=\"]",
+        "[1,\"NR_LAMBDA_MONITORING\",42]",
+        "[2,\"NR_LAMBDA_MONITORING\",{}]",
+        "[2,\"NR_LAMBDA_MONITORING\",{},{}]",
+        "{\"a\":1}",
+        "",
+    ] {
+        assert_eq!(inspect(text.as_bytes()), PayloadInfo::default(), "{text}");
+    }
+}

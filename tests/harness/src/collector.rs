@@ -1,0 +1,1 @@
+//! Fake collector (in progress).

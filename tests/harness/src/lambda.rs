@@ -1,0 +1,1 @@
+//! Simulated Lambda platform (being written by another helper).
