@@ -70,14 +70,14 @@ fn read_loop(path: &Path, tx: &crossbeam_channel::Sender<Event>) {
         match open_fifo(path) {
             Ok(file) => {
                 failures = 0;
-                if drain(file, &mut buf, tx).is_err() {
+                if drain(file, &mut buf, MAX_READ_BYTES, tx).is_err() {
                     return;
                 }
             }
             Err(e) => {
                 failures += 1;
                 if failures >= OPEN_ATTEMPTS {
-                    eprintln!("[NR_EXT] agent pipe {}: {e}; reader stopped", path.display());
+                    crate::warn!("agent pipe {}: {e}; reader stopped", path.display());
                     return;
                 }
                 thread::sleep(OPEN_BACKOFF * 2u32.pow(failures - 1));
@@ -96,15 +96,20 @@ fn open_fifo(path: &Path) -> io::Result<File> {
     Ok(file)
 }
 
-/// Reads one open to EOF, forwarding every [`MAX_READ_BYTES`] and at the end.
-fn drain(mut file: File, buf: &mut Vec<u8>, tx: &crossbeam_channel::Sender<Event>) -> Result<(), Disconnected> {
+/// Reads one open to EOF, forwarding every `cap` bytes ([`MAX_READ_BYTES`]) and at the end.
+fn drain(
+    mut file: File,
+    buf: &mut Vec<u8>,
+    cap: u64,
+    tx: &crossbeam_channel::Sender<Event>,
+) -> Result<(), Disconnected> {
     loop {
         buf.clear();
-        let result = (&mut file).take(MAX_READ_BYTES).read_to_end(buf);
-        let full = buf.len() as u64 >= MAX_READ_BYTES;
+        let result = (&mut file).take(cap).read_to_end(buf);
+        let full = buf.len() as u64 >= cap;
         forward(buf, tx)?;
         if let Err(e) = &result {
-            eprintln!("[NR_EXT] agent pipe read failed: {e}");
+            crate::warn!("agent pipe read failed: {e}");
         }
         if result.is_err() || !full {
             break;
@@ -230,6 +235,28 @@ mod tests {
         let (tx2, rx2) = crossbeam_channel::bounded(16);
         spawn_reader(file, tx2).unwrap().join().unwrap();
         assert!(rx.is_empty() && rx2.is_empty());
+    }
+
+    #[test]
+    fn beyond_the_cap_everything_read_is_still_forwarded() {
+        let dir = TempDir::new("cap");
+        let path = dir.0.join("big");
+        let written = [FIRST, SECOND].concat();
+        fs::write(&path, &written).unwrap();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut buf = Vec::new();
+        assert!(drain(File::open(&path).unwrap(), &mut buf, 1000, &tx).is_ok());
+        drop(tx);
+        let texts: Vec<String> = rx
+            .iter()
+            .map(|event| match event {
+                Event::AgentPayload(p) => p.text,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        // Cut every 1000 bytes: no payload survives whole, but no byte is lost.
+        assert!(texts.len() >= written.len() / 1000);
+        assert_eq!(texts.concat().as_bytes(), &written[..]);
     }
 
     #[test]

@@ -182,11 +182,11 @@ impl LambdaApi {
     }
 }
 
-/// Runs a request and reads the whole answer: ((status, extension id header), body).
-fn call(
-    result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-    context: &'static str,
-) -> Result<((u16, Option<String>), Vec<u8>), Error> {
+/// (status, `Lambda-Extension-Identifier` header), body.
+type Answer = ((u16, Option<String>), Vec<u8>);
+
+/// Runs a request and reads the whole answer.
+fn call(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>, context: &'static str) -> Result<Answer, Error> {
     let mut response = result.map_err(|e| Error::Transport { context, message: e.to_string() })?;
     let status = response.status().as_u16();
     let id = response.headers().get(HEADER_ID).and_then(|v| v.to_str().ok()).map(str::to_string);

@@ -6,11 +6,17 @@
 
 use std::io::Read;
 
-use miniserde::json::{self, Array, Object, Value};
+use miniserde::json::{self, Array, Value};
+
+mod scan;
 
 /// Most bytes one embedded payload may inflate to. Real payloads inflate to ~10 KB; the cap
 /// keeps a gzip bomb from taking the memory of a 128 MB function.
 pub const MAX_INFLATED_BYTES: u64 = 16 << 20;
+
+/// Largest single event parsed to read attributes. Real events are 0.5–2 KB (agents cap
+/// attribute counts and lengths); the cap bounds parsing memory to a few MB.
+pub const MAX_EVENT_BYTES: usize = 256 << 10;
 
 /// How many value scans that ran to the end of the input without closing are tolerated per
 /// [`split`] call. Each costs one pass over the rest of the input, so this bounds `split` to
@@ -40,7 +46,7 @@ pub fn split(bytes: &[u8]) -> Vec<&[u8]> {
     let mut failed_scans = 0;
     let mut i = 0;
     while let Some(&byte) = bytes.get(i) {
-        if is_json_whitespace(byte) {
+        if scan::is_ws(byte) {
             i += 1;
             continue;
         }
@@ -49,7 +55,7 @@ pub fn split(bytes: &[u8]) -> Vec<&[u8]> {
             Some(_) => opens_payload(bytes, i),
         };
         if candidate && failed_scans < MAX_FAILED_SCANS {
-            if let Some(end) = value_end(bytes, i) {
+            if let Some(end) = scan::container_end(bytes, i) {
                 push_range(&mut pieces, bytes, garbage.take());
                 push_range(&mut pieces, bytes, Some((i, end)));
                 i = end;
@@ -70,17 +76,13 @@ fn push_range<'a>(pieces: &mut Vec<&'a [u8]>, bytes: &'a [u8], range: Option<(us
     }
 }
 
-fn is_json_whitespace(byte: u8) -> bool {
-    matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
-}
-
 /// `[` followed by a version: a digit, or a string starting with a digit.
 fn opens_payload(bytes: &[u8], at: usize) -> bool {
     if bytes.get(at) != Some(&b'[') {
         return false;
     }
     let rest = bytes.get(at + 1..).unwrap_or_default();
-    let mut rest = rest.iter().skip_while(|b| is_json_whitespace(**b));
+    let mut rest = rest.iter().skip_while(|b| scan::is_ws(**b));
     match rest.next() {
         Some(b'"') => rest.next().is_some_and(u8::is_ascii_digit),
         Some(b) => b.is_ascii_digit(),
@@ -88,77 +90,40 @@ fn opens_payload(bytes: &[u8], at: usize) -> bool {
     }
 }
 
-/// End (exclusive) of the array or object opening at `start`, tracking strings and escapes;
-/// `None` if the input ends first. A depth counter instead of recursion: nesting is free.
-fn value_end(bytes: &[u8], start: usize) -> Option<usize> {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for (offset, &byte) in bytes.get(start..)?.iter().enumerate() {
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match byte {
-            b'"' => in_string = true,
-            b'[' | b'{' => depth += 1,
-            b']' | b'}' => {
-                depth = depth.saturating_sub(1);
-                if depth == 0 {
-                    return Some(start + offset + 1);
-                }
-            }
-            _ => {}
-        }
-    }
-    None
-}
-
 /// Decodes a payload enough to read its request id and trace id. Never panics.
 ///
 /// Version 1 (`[1,"NR_LAMBDA_MONITORING","<base64 gzip {metadata,data}>"]`) and version 2
 /// (`[2,"NR_LAMBDA_MONITORING",{metadata},"<base64 gzip data>"]`) are told apart by the
 /// shape of element 2, so the version may be a number or a string.
+///
+/// Only structure is scanned; events are parsed one at a time (each at most
+/// [`MAX_EVENT_BYTES`]) until the first transaction, so memory stays near the payload's own
+/// size whatever it holds.
 pub fn inspect(payload: &[u8]) -> PayloadInfo {
-    match decode_data(payload) {
-        Some(Value::Object(data)) => info_from_data(&data),
-        _ => PayloadInfo::default(),
-    }
-}
-
-/// The `data` object of a payload, decoded.
-fn decode_data(payload: &[u8]) -> Option<Value> {
-    let text = std::str::from_utf8(payload).ok()?;
-    let outer = match json::from_str::<Value>(text).ok()? {
-        Value::Array(outer) => outer,
-        _ => return None,
-    };
-    match outer.get(2)? {
-        Value::String(encoded) => match decode_embedded(encoded)? {
-            // Version 1 wraps data with its metadata.
-            Value::Object(mut wrapper) => match wrapper.remove("data") {
-                Some(data) => Some(data),
-                None => Some(Value::Object(wrapper)),
-            },
-            _ => None,
-        },
-        Value::Object(_) => match outer.get(3)? {
-            Value::String(encoded) => decode_embedded(encoded),
-            _ => None,
-        },
+    let mut elements = scan::elements(payload).skip(2);
+    let data = match elements.next() {
+        Some(v1) if v1.starts_with(b"\"") => inflate_string(v1),
+        Some(metadata) if metadata.starts_with(b"{") => elements.next().and_then(inflate_string),
         _ => None,
-    }
+    };
+    let Some(data) = data else {
+        return PayloadInfo::default();
+    };
+    // Version 1 wraps data with its metadata; take the wrapper itself if it has no `data`.
+    info_from_data(scan::member(&data, "data").unwrap_or(&data))
 }
 
-/// base64 → gunzip (or zlib) with a size cap → JSON.
-fn decode_embedded(encoded: &str) -> Option<Value> {
-    let compressed = base64_decode(encoded.as_bytes())?;
-    let inflated = inflate(&compressed)?;
-    let text = String::from_utf8_lossy(&inflated);
-    json::from_str(&text).ok()
+/// JSON string → base64 → gunzip (or zlib) with a size cap.
+fn inflate_string(json_string: &[u8]) -> Option<Vec<u8>> {
+    let raw = json_string.get(1..json_string.len().checked_sub(1)?)?;
+    // Base64 needs no escapes and the agents write none; unescape only if there are some.
+    let compressed = if raw.contains(&b'\\') {
+        let text: String = json::from_str(std::str::from_utf8(json_string).ok()?).ok()?;
+        base64_decode(text.as_bytes())?
+    } else {
+        base64_decode(raw)?
+    };
+    inflate(&compressed)
 }
 
 /// Standard-alphabet base64. Whitespace is skipped, padding is optional and ends the data;
@@ -204,10 +169,11 @@ fn inflate(compressed: &[u8]) -> Option<Vec<u8>> {
 
 /// Request id and trace id from the first transaction event; span events fill what is
 /// missing (e.g. when transaction events are disabled).
-fn info_from_data(data: &Object) -> PayloadInfo {
-    let transaction =
-        events(data.get("analytic_event_data")).find(|event| attribute(event, 0, "type") == Some("Transaction"));
-    let span = events(data.get("span_event_data")).next();
+fn info_from_data(data: &[u8]) -> PayloadInfo {
+    let transaction = events(scan::member(data, "analytic_event_data"))
+        .find(|event| attribute(event, 0, "type") == Some("Transaction"));
+    let span = events(scan::member(data, "span_event_data")).next();
+    let (transaction, span) = (transaction.as_ref(), span.as_ref());
     PayloadInfo {
         request_id: transaction.and_then(request_id).or_else(|| span.and_then(request_id)).map(str::to_owned),
         trace_id: transaction.and_then(trace_id).or_else(|| span.and_then(trace_id)).map(str::to_owned),
@@ -224,20 +190,16 @@ fn trace_id(event: &Array) -> Option<&str> {
     attribute(event, 0, "traceId")
 }
 
-/// The events of one event-data section: `[agent_run_id, {sampling}, [[intrinsics, user,
-/// agent], …]]`. The event list is taken as the last array element, so a missing run id or
-/// sampling object does not hide the events.
-fn events(section: Option<&Value>) -> impl Iterator<Item = &Array> {
-    let list = match section {
-        Some(Value::Array(section)) => section.iter().rev().find_map(|v| match v {
-            Value::Array(list) => Some(list),
+/// The events of one event-data section, `[agent_run_id, {sampling}, [[intrinsics, user,
+/// agent], …]]`, parsed one at a time. The event list is the last array element, so a
+/// missing run id or sampling object does not hide it. Oversized events are skipped.
+fn events(section: Option<&[u8]>) -> impl Iterator<Item = Array> + '_ {
+    let list = section.and_then(|s| scan::elements(s).filter(|v| v.starts_with(b"[")).last());
+    list.into_iter().flat_map(scan::elements).filter(|event| event.len() <= MAX_EVENT_BYTES).filter_map(|event| {
+        match json::from_str(&String::from_utf8_lossy(event)) {
+            Ok(Value::Array(event)) => Some(event),
             _ => None,
-        }),
-        _ => None,
-    };
-    list.into_iter().flat_map(|list| list.iter()).filter_map(|event| match event {
-        Value::Array(event) => Some(event),
-        _ => None,
+        }
     })
 }
 

@@ -288,7 +288,7 @@ impl Sender {
             300..=399 => " (redirects are not followed: check the endpoint override)",
             _ => "",
         };
-        eprintln!("[NR_EXT] New Relic answered {status}{hint}; the data is dropped and counted. Later {status}s are not logged.");
+        crate::warn!("New Relic answered {status}{hint}; the data is dropped and counted. Later {status}s are not logged.");
     }
 }
 

@@ -49,7 +49,7 @@ pub enum ReadError {
     /// Not `METHOD SP target SP HTTP/1.x`: nothing can be answered.
     BadRequestLine,
     /// A request line was read, but headers or body framing are invalid or over a cap.
-    #[cfg_attr(not(test), allow(dead_code, reason = "the why is for tests and Debug"))]
+    #[allow(dead_code, reason = "the why is shown only through Debug, in tests")]
     BadRequest(&'static str),
     /// I/O failure or timeout in the middle of a request.
     Io(io::Error),

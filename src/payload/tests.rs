@@ -107,6 +107,13 @@ fn deep_nesting_and_bracket_storms_stay_linear_and_safe() {
     check(balanced.as_bytes(), &[balanced.as_bytes()]);
     assert_eq!(inspect(balanced.as_bytes()), PayloadInfo::default());
     // Every `[1,` looks like a payload opening; the failed-scan cap keeps this linear.
+    // A huge flat event list is walked, not parsed into one tree.
+    let zeros = "0,".repeat(1_000_000);
+    let flat = format!(
+        r#"{{"analytic_event_data":[null,{{}},[{zeros}[{{"type":"Transaction","traceId":"t"}},{{}},{{"aws.requestId":"r"}}]]]}}"#
+    );
+    let info = inspect(&v2("{}", &flat));
+    assert_eq!(info.request_id.as_deref(), Some("r"));
     let storm = "[1,\"".repeat(500_000);
     check(storm.as_bytes(), &[storm.as_bytes()]);
 }
@@ -125,7 +132,7 @@ fn splitting_loses_no_bytes_on_mangled_input() {
             *byte = b"[]{}\"\\ x"[round % 8];
         }
         let pieces = split(&input);
-        let non_ws = |bytes: &[u8]| bytes.iter().copied().filter(|b| !is_json_whitespace(*b)).collect::<Vec<u8>>();
+        let non_ws = |bytes: &[u8]| bytes.iter().copied().filter(|b| !scan::is_ws(*b)).collect::<Vec<u8>>();
         assert_eq!(non_ws(&pieces.concat()), non_ws(&input));
         for piece in pieces {
             let _ = inspect(piece);
@@ -179,17 +186,24 @@ fn base64_is_tolerant_of_padding_and_whitespace() {
 fn version_2_rebuilt_from_a_real_version_1_payload() {
     let expected = expected();
     for (fixture, info) in FIXTURES.iter().zip(&expected) {
-        let outer: Value = json::from_str(std::str::from_utf8(fixture).unwrap()).unwrap();
-        let Value::Array(outer) = outer else { panic!("not an array") };
-        let Some(Value::String(encoded)) = outer.get(2) else { panic!("no element 2") };
-        let Some(Value::Object(wrapper)) = decode_embedded(encoded) else { panic!("no wrapper") };
-        let metadata = json::to_string(&wrapper["metadata"]);
-        let data = json::to_string(&wrapper["data"]);
-        let payload = v2(&metadata, &data);
+        let encoded = scan::elements(fixture).nth(2).unwrap();
+        let wrapper = inflate_string(encoded).unwrap();
+        let metadata = std::str::from_utf8(scan::member(&wrapper, "metadata").unwrap()).unwrap();
+        let data = std::str::from_utf8(scan::member(&wrapper, "data").unwrap()).unwrap();
+        let payload = v2(metadata, data);
+        check(&payload, &[&payload]);
         assert_eq!(&inspect(&payload), info);
         let as_string = String::from_utf8(payload).unwrap().replacen("[2,", "[\"2\",", 1);
         assert_eq!(&inspect(as_string.as_bytes()), info);
     }
+}
+
+#[test]
+fn escaped_slashes_in_the_base64_string_are_unescaped() {
+    let text = std::str::from_utf8(FIXTURES[1]).unwrap();
+    assert!(text.contains('/'));
+    let escaped = text.replace('/', "\\/");
+    assert_eq!(inspect(escaped.as_bytes()), expected()[1]);
 }
 
 #[test]
@@ -214,6 +228,12 @@ fn span_events_fill_in_what_transaction_events_lack() {
     let analytic = r#""analytic_event_data":[null,{},[[{"type":"Other","traceId":"no"},{},{}],[{"type":"Transaction","aws.requestId":"tx-req"},{},{}]]]"#;
     let data = format!("{{{analytic},{spans}}}");
     assert_eq!(inspect(&v2("{}", &data)), info("tx-req", "span-trace"));
+    // An oversized event is skipped, not parsed: the next transaction is used.
+    let big = "x".repeat(MAX_EVENT_BYTES);
+    let analytic = format!(
+        r#""analytic_event_data":[null,{{}},[[{{"type":"Transaction","traceId":"big"}},{{"pad":"{big}"}},{{}}],[{{"type":"Transaction","traceId":"t2"}},{{}},{{"aws.requestId":"r2"}}]]]"#
+    );
+    assert_eq!(inspect(&v2("{}", &format!("{{{analytic}}}"))), info("r2", "t2"));
     assert_eq!(inspect(&v2("{}", "{}")), PayloadInfo::default());
     assert_eq!(inspect(&v2("{}", "[1,2]")), PayloadInfo::default());
 }

@@ -50,8 +50,9 @@ fn serve(replies: &[Reply]) -> (String, Receiver<Recorded>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/aws/lambda/v1", listener.local_addr().unwrap());
     let (tx, rx) = mpsc::channel();
-    let mut script = replies.to_vec().into_iter();
+    let script = replies.to_vec();
     std::thread::spawn(move || {
+        let mut script = script.into_iter();
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
             let Some(recorded) = read_request(&stream) else {
