@@ -28,6 +28,9 @@ pub const DATA_COLLECTION_TIMEOUT: &str = "NEW_RELIC_DATA_COLLECTION_TIMEOUT";
 pub const HTTP_TIMEOUT: &str = "NEW_RELIC_HTTP_TIMEOUT";
 pub const SYNCHRONOUS_FLUSH: &str = "NEW_RELIC_EXTENSION_SYNCHRONOUS_FLUSH";
 pub const PIPELINE_FLUSH: &str = "NEW_RELIC_EXTENSION_PIPELINE_FLUSH";
+/// Ours: data older than this is delivered before `event/next` whatever the flush mode, and
+/// an idle gap longer than this makes a function "sparse" (see `policy.rs`).
+pub const MAX_DATA_AGE: &str = "NEW_RELIC_EXTENSION_MAX_DATA_AGE";
 pub const PROXY: &str = "NEW_RELIC_LAMBDA_EXTENSION_PROXY";
 pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
 /// Ours: where the agent pipe lives. The agents only ever write the default; tests move it.
@@ -101,6 +104,7 @@ pub struct Config {
     pub data_collection_timeout: Duration,
     pub http_timeout: Duration,
     pub flush_mode: FlushMode,
+    pub max_data_age: Duration,
     pub proxy: Option<String>,
     pub ssl_cert_file: Option<PathBuf>,
     pub pipe_path: PathBuf,
@@ -168,6 +172,7 @@ impl Config {
         };
         let data_collection_timeout = duration(DATA_COLLECTION_TIMEOUT, Duration::from_secs(10));
         let http_timeout = duration(HTTP_TIMEOUT, Duration::from_millis(2400));
+        let max_data_age = duration(MAX_DATA_AGE, Duration::from_secs(10));
         let delimiter = get(NR_ENV_DELIMITER).unwrap_or_else(|| ";".to_string());
         let tags = get(NR_TAGS).map_or_else(Vec::new, |v| parse_pairs(NR_TAGS, &v, &delimiter, &mut warnings));
         let labels = get(LABELS).map_or_else(Vec::new, |v| parse_pairs(LABELS, &v, ";", &mut warnings));
@@ -188,6 +193,7 @@ impl Config {
             data_collection_timeout,
             http_timeout,
             flush_mode,
+            max_data_age,
             proxy: get(PROXY),
             ssl_cert_file: get(SSL_CERT_FILE).map(PathBuf::from),
             pipe_path: get(PIPE_PATH).map_or_else(|| PathBuf::from(DEFAULT_PIPE_PATH), PathBuf::from),

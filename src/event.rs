@@ -55,6 +55,8 @@ pub struct FlushRequest {
     pub request_id: String,
     /// Give up waiting and sending at this instant.
     pub deadline: Instant,
+    /// Time since the previous INVOKE (`None` for the first): tells busy from sparse.
+    pub gap: Option<std::time::Duration>,
     /// Answered once, when the flush is done or the deadline has passed.
     pub reply: crossbeam_channel::Sender<()>,
 }

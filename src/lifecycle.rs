@@ -130,14 +130,22 @@ impl Setup<'_> {
             user_agent: newrelic::user_agent(),
             http_timeout: self.config.http_timeout,
         };
-        pipeline::spawn(PipelineConfig { context, sender, telemetry }, rx)
-            .map_err(io("failed to start the pipeline"))?;
+        let pipeline = PipelineConfig {
+            context,
+            sender,
+            telemetry,
+            flush_mode: self.config.flush_mode,
+            max_data_age: self.config.max_data_age,
+            budget: self.config.data_collection_timeout,
+        };
+        pipeline::spawn(pipeline, rx).map_err(io("failed to start the pipeline"))?;
         Ok(tx)
     }
 }
 
 fn event_loop(config: &Config, api: &LambdaApi, id: &str, tx: &Tx<Event>) -> i32 {
     let mut failures = 0;
+    let mut previous_invoke: Option<Instant> = None;
     loop {
         let event = match api.next_event(id) {
             Ok(event) => event,
@@ -158,9 +166,10 @@ fn event_loop(config: &Config, api: &LambdaApi, id: &str, tx: &Tx<Event>) -> i32
                     received_ms: now_epoch,
                 };
                 let deadline = policy::flush_deadline(config, policy::instant_of(deadline_ms, now, now_epoch), now);
+                let gap = previous_invoke.replace(now).map(|p| now.saturating_duration_since(p));
                 if deliver(tx, Event::Invoke(invoke), deadline) {
                     let (reply, done) = crossbeam_channel::bounded(1);
-                    if deliver(tx, Event::Flush(FlushRequest { request_id, deadline, reply }), deadline) {
+                    if deliver(tx, Event::Flush(FlushRequest { request_id, deadline, gap, reply }), deadline) {
                         let _ = done.recv_deadline(deadline);
                     }
                 }

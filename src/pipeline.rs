@@ -1,38 +1,39 @@
 //! The pipeline thread: the single owner of telemetry state. It receives every [`Event`],
 //! turns agent payloads, REPORT lines and synthesized error lines into queued telemetry
 //! events, and hands batches to the sender thread (the only one doing network I/O), so it
-//! never blocks on New Relic and always keeps draining the channel. Flush and shutdown are
-//! requests carrying a deadline and a reply; they are answered when their data is delivered,
-//! or when the deadline comes, whichever is first.
+//! never blocks on New Relic and always keeps draining the channel. Delivery bookkeeping
+//! (flushes, shutdown, background retries) lives in `pipeline/delivery.rs`.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, Receiver, Sender as Tx};
 
+use crate::config::FlushMode;
 use crate::event::{Event, FlushRequest, ShutdownReason, ShutdownRequest};
 use crate::invocations::{Invocations, Synth};
 use crate::newrelic::{self, Context, EventIds, TelemetryEvent};
+use crate::policy::Wait;
 use crate::queue::Queue;
-use crate::sender::{Outcome, Sender, SenderConfig};
+use crate::sender::{DropReason, Outcome, Sender, SenderConfig};
 use crate::stats::Stats;
 use crate::telemetry::{Record, Status};
 use crate::timefmt::now_ms;
 
+mod delivery;
+
 /// Telemetry events waiting for delivery, at most (oldest dropped first beyond this).
 pub const QUEUE_MAX_BYTES: usize = 8 * 1024 * 1024;
-/// Uncompressed message bytes handed to the sender per job; it splits by compressed size.
-const JOB_MAX_BYTES: usize = 3 * 1024 * 1024;
-/// Do not start a delivery attempt with less time than this left before its deadline.
-const MIN_ATTEMPT_WINDOW: Duration = Duration::from_millis(30);
-/// At SHUTDOWN, how long to wait for `platform.report` lines still buffered by Lambda.
-const SHUTDOWN_TELEMETRY_GRACE: Duration = Duration::from_millis(500);
 
 pub struct PipelineConfig {
     pub context: Context,
     pub sender: SenderConfig,
     /// Whether the Telemetry API subscription succeeded (else `runtimeDone`/reports never come).
     pub telemetry: bool,
+    pub flush_mode: FlushMode,
+    pub max_data_age: Duration,
+    /// Time budget of one background delivery (`NEW_RELIC_DATA_COLLECTION_TIMEOUT`).
+    pub budget: Duration,
 }
 
 struct Job {
@@ -46,6 +47,7 @@ struct PendingFlush {
     /// Everything queued below this sequence number must be delivered; `None` while waiting
     /// for the invocation's data.
     target: Option<u64>,
+    wait: Wait,
     gave_up: bool,
 }
 
@@ -55,7 +57,8 @@ struct PendingShutdown {
 }
 
 struct InFlight {
-    seqs: HashMap<String, u64>,
+    /// Event id → (sequence number, queued at), to requeue failures where they were.
+    origin: HashMap<String, (u64, Instant)>,
     min_seq: u64,
 }
 
@@ -71,17 +74,17 @@ pub fn spawn(config: PipelineConfig, events: Receiver<Event>) -> std::io::Result
             }
         }
     })?;
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let mut pipeline = Pipeline {
-        ctx: config.context,
-        telemetry: config.telemetry,
+        config,
         queue: Queue::new(QUEUE_MAX_BYTES),
         invocations: Invocations::default(),
-        ids: EventIds::from_process(
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()),
-        ),
+        ids: EventIds::from_process(nanos),
         flush: None,
         shutdown: None,
         in_flight: None,
+        failures: 0,
+        retry_at: Instant::now(),
         stats: Stats::default(),
     };
     std::thread::Builder::new().name("nr-pipeline".into()).spawn(move || pipeline.run(events, job_tx, done_rx))?;
@@ -89,14 +92,16 @@ pub fn spawn(config: PipelineConfig, events: Receiver<Event>) -> std::io::Result
 }
 
 struct Pipeline {
-    ctx: Context,
-    telemetry: bool,
+    config: PipelineConfig,
     queue: Queue,
     invocations: Invocations,
     ids: EventIds,
     flush: Option<PendingFlush>,
     shutdown: Option<PendingShutdown>,
     in_flight: Option<InFlight>,
+    /// Deliveries that failed in a row, and when background delivery may try again.
+    failures: u32,
+    retry_at: Instant,
     stats: Stats,
 }
 
@@ -111,7 +116,7 @@ impl Pipeline {
                     // The lifecycle is gone: the process is exiting.
                     Err(_) => return,
                 },
-                recv(done) -> msg => if let Ok(outcome) = msg { self.on_done(outcome) },
+                recv(done) -> msg => if let Ok(outcome) = msg { self.on_done(outcome, Instant::now()) },
                 default(timeout) => {},
             }
             self.progress(Instant::now(), &jobs);
@@ -121,7 +126,7 @@ impl Pipeline {
     fn on_event(&mut self, event: Event) {
         match event {
             Event::Invoke(invoke) => {
-                self.ctx.invoked_function_arn.clone_from(&invoke.invoked_function_arn);
+                self.config.context.invoked_function_arn.clone_from(&invoke.invoked_function_arn);
                 self.invocations.on_invoke(&invoke);
             }
             Event::AgentPayload(payload) => {
@@ -147,11 +152,13 @@ impl Pipeline {
                 if let Some(old) = self.flush.take() {
                     let _ = old.request.reply.send(());
                 }
-                self.flush = Some(PendingFlush { request, target: None, gave_up: false });
+                self.flush = Some(PendingFlush { request, target: None, wait: Wait::ForDelivery, gave_up: false });
             }
             Event::Shutdown(request) => {
                 self.synthesize_at_shutdown(&request.reason);
-                let grace_until = (Instant::now() + SHUTDOWN_TELEMETRY_GRACE).min(request.deadline);
+                let grace_until = (Instant::now() + delivery::SHUTDOWN_TELEMETRY_GRACE).min(request.deadline);
+                // Last chance: a background retry pause must not keep us from trying.
+                self.retry_at = Instant::now();
                 self.shutdown = Some(PendingShutdown { request, grace_until });
             }
         }
@@ -220,107 +227,8 @@ impl Pipeline {
     }
 
     fn enqueue(&mut self, timestamp_ms: u64, message: String) {
-        let dropped = self.queue.push(TelemetryEvent { id: self.ids.next_id(), timestamp_ms, message });
-        self.stats.drop(crate::sender::DropReason::QueueFull, dropped);
-    }
-
-    fn on_done(&mut self, outcome: Outcome) {
-        let in_flight = self.in_flight.take();
-        self.stats.record(&outcome);
-        if outcome.requeue.is_empty() {
-            return;
-        }
-        let seqs = in_flight.map(|f| f.seqs).unwrap_or_default();
-        let back = outcome.requeue.into_iter().map(|e| (seqs.get(&e.id).copied().unwrap_or(u64::MAX), e)).collect();
-        let dropped = self.queue.requeue(back);
-        self.stats.drop(crate::sender::DropReason::QueueFull, dropped);
-        // Delivery failed within this flush's budget: the data stays queued for the next one.
-        if let Some(flush) = &mut self.flush {
-            flush.gave_up = true;
-        }
-    }
-
-    fn next_timer(&self) -> Option<Instant> {
-        let flush = self.flush.as_ref().map(|f| f.request.deadline);
-        let shutdown = self.shutdown.as_ref().map(|s| s.request.deadline.min(s.grace_until));
-        match (flush, shutdown) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    /// Advances flushes and shutdown: starts a delivery when one is due, answers what is done.
-    fn progress(&mut self, now: Instant, jobs: &Tx<Job>) {
-        self.advance_flush(now);
-        let deadline = if let Some(s) = &self.shutdown {
-            Some(s.request.deadline)
-        } else {
-            self.flush
-                .as_ref()
-                .filter(|f| f.target.is_some_and(|t| self.queue.front_seq().is_some_and(|s| s < t)) && !f.gave_up)
-                .map(|f| f.request.deadline)
-        };
-        if let Some(deadline) = deadline {
-            if self.in_flight.is_none()
-                && !self.queue.is_empty()
-                && deadline.saturating_duration_since(now) >= MIN_ATTEMPT_WINDOW
-            {
-                self.start_job(deadline, jobs);
-            }
-        }
-        self.advance_shutdown(now);
-    }
-
-    fn advance_flush(&mut self, now: Instant) {
-        let Some(flush) = &mut self.flush else { return };
-        if flush.target.is_none() {
-            let inv = self.invocations.get(&flush.request.request_id);
-            let arrived = inv.is_some_and(|i| i.payload_seen || (self.telemetry && i.runtime_done));
-            if arrived {
-                flush.target = Some(self.queue.next_seq());
-            }
-        }
-        let delivered = flush.target.is_some_and(|t| {
-            self.queue.front_seq().is_none_or(|s| s >= t) && self.in_flight.as_ref().is_none_or(|f| f.min_seq >= t)
-        });
-        if delivered || flush.gave_up || now >= flush.request.deadline {
-            if let Some(done) = self.flush.take() {
-                let _ = done.request.reply.send(());
-            }
-        }
-    }
-
-    fn advance_shutdown(&mut self, now: Instant) {
-        let Some(shutdown) = &self.shutdown else { return };
-        let reports_in = !self.telemetry || self.invocations.awaiting_report() == 0 || now >= shutdown.grace_until;
-        let all_sent = self.queue.is_empty() && self.in_flight.is_none();
-        let out_of_time = now >= shutdown.request.deadline
-            || (self.in_flight.is_none()
-                && shutdown.request.deadline.saturating_duration_since(now) < MIN_ATTEMPT_WINDOW);
-        if (reports_in && all_sent) || out_of_time {
-            self.stats.drop(crate::sender::DropReason::ShutdownDeadline, self.queue.len());
-            if let Some(done) = self.shutdown.take() {
-                let _ = done.request.reply.send(self.stats.summary());
-            }
-        }
-    }
-
-    fn start_job(&mut self, deadline: Instant, jobs: &Tx<Job>) {
-        let taken = self.queue.take(JOB_MAX_BYTES);
-        let min_seq = taken.first().map_or(u64::MAX, |(s, _)| *s);
-        let seqs = taken.iter().map(|(s, e)| (e.id.clone(), *s)).collect();
-        let events = taken.into_iter().map(|(_, e)| e).collect();
-        match jobs.try_send(Job { ctx: self.ctx.clone(), events, deadline }) {
-            Ok(()) => self.in_flight = Some(InFlight { seqs, min_seq }),
-            Err(err) => {
-                // The sender thread is gone; keep the data and let deadlines answer the waiters.
-                let job = err.into_inner();
-                let back = job.events.into_iter().map(|e| (seqs.get(&e.id).copied().unwrap_or(u64::MAX), e)).collect();
-                self.queue.requeue(back);
-                if let Some(flush) = &mut self.flush {
-                    flush.gave_up = true;
-                }
-            }
-        }
+        let event = TelemetryEvent { id: self.ids.next_id(), timestamp_ms, message };
+        let dropped = self.queue.push(event, Instant::now());
+        self.stats.drop(DropReason::QueueFull, dropped);
     }
 }

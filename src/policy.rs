@@ -1,11 +1,18 @@
-//! When queued data is delivered: the one place that decides. For now every invocation is
-//! flushed before `event/next` (waiting for its agent payload or `runtimeDone`), bounded by the
-//! data-collection budget and by the invocation's deadline minus a safety margin, so a slow or
-//! dead New Relic never holds an invocation to its timeout.
+//! When queued data is delivered: the one place that decides. The sender always delivers in
+//! the background while the sandbox is thawed; this module decides whether the end-of-invocation
+//! flush also *waits* for that delivery before `event/next` (which Lambda bills), and computes
+//! every deadline. Pure: observations in, decision out.
+//!
+//! Adaptive (the default): a busy function (the previous invocation was less than the age bound
+//! ago) answers as soon as the invocation's data is queued; its data rides along while the
+//! sandbox is thawed and is never older than the next thaw. A sparse function (first invocation,
+//! or an idle gap longer than the age bound) waits for delivery, so data does not sit frozen for
+//! minutes. Anything queued for longer than the age bound is delivered before `event/next`
+//! whatever the mode. While New Relic is failing, invocations are not held for it.
 
 use std::time::{Duration, Instant};
 
-use crate::config::Config;
+use crate::config::{Config, FlushMode};
 
 /// Time kept free before an invocation's `deadlineMs`.
 pub const INVOKE_DEADLINE_MARGIN: Duration = Duration::from_millis(100);
@@ -13,6 +20,55 @@ pub const INVOKE_DEADLINE_MARGIN: Duration = Duration::from_millis(100);
 pub const SHUTDOWN_DEADLINE_MARGIN: Duration = Duration::from_millis(200);
 /// SHUTDOWN budget assumed when the event carries no usable deadline.
 const DEFAULT_SHUTDOWN_BUDGET: Duration = Duration::from_millis(1500);
+/// After a failed delivery, background retries wait at least this long, doubling to the cap.
+const RETRY_PAUSE: Duration = Duration::from_millis(250);
+const RETRY_PAUSE_CAP: Duration = Duration::from_secs(10);
+
+/// What the pipeline knows when an invocation's data has been queued.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Observations {
+    /// Time between the previous INVOKE and this one; `None` for the first invocation.
+    pub gap: Option<Duration>,
+    /// Age of the oldest queued event.
+    pub oldest_queued: Option<Duration>,
+    /// Deliveries that failed in a row (0 when New Relic is healthy).
+    pub consecutive_failures: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Deliver what is queued before calling `event/next`.
+    ForDelivery,
+    /// Call `event/next` now; the sender delivers in the background.
+    No,
+}
+
+/// Whether the end-of-invocation flush waits for delivery.
+pub fn decide(mode: FlushMode, age_bound: Duration, obs: &Observations) -> Wait {
+    match mode {
+        FlushMode::Synchronous => Wait::ForDelivery,
+        FlushMode::Background => Wait::No,
+        FlushMode::Adaptive => {
+            // A failing New Relic must not cost every invocation its retry budget; the data
+            // stays queued and is retried in the background (and at SHUTDOWN).
+            if obs.consecutive_failures > 0 {
+                return Wait::No;
+            }
+            let sparse = obs.gap.is_none_or(|g| g > age_bound);
+            let stale = obs.oldest_queued.is_some_and(|a| a > age_bound);
+            if sparse || stale {
+                Wait::ForDelivery
+            } else {
+                Wait::No
+            }
+        }
+    }
+}
+
+/// How long background delivery pauses after `failures` failed attempts in a row.
+pub fn retry_pause(failures: u32) -> Duration {
+    RETRY_PAUSE.saturating_mul(1 << failures.saturating_sub(1).min(6)).min(RETRY_PAUSE_CAP)
+}
 
 /// Converts an epoch-milliseconds deadline into an `Instant`, `None` if absent (0).
 pub fn instant_of(deadline_ms: u64, now: Instant, now_ms: u64) -> Option<Instant> {
@@ -40,28 +96,4 @@ pub fn shutdown_deadline(deadline: Option<Instant>, now: Instant) -> Instant {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn flush_deadline_is_the_earlier_of_budget_and_deadline_minus_margin() {
-        let (config, _) = Config::from_lookup(|_| None);
-        let now = Instant::now();
-        let far = instant_of(1_000_000 + 60_000, now, 1_000_000);
-        assert_eq!(flush_deadline(&config, far, now), now + Duration::from_secs(10));
-        let near = instant_of(1_000_000 + 1_000, now, 1_000_000);
-        assert_eq!(flush_deadline(&config, near, now), now + Duration::from_millis(900));
-        let past = instant_of(999_000, now, 1_000_000);
-        assert_eq!(flush_deadline(&config, past, now), now);
-        assert_eq!(flush_deadline(&config, None, now), now + Duration::from_secs(10));
-        assert_eq!(instant_of(0, now, 5), None);
-    }
-
-    #[test]
-    fn shutdown_keeps_a_margin() {
-        let now = Instant::now();
-        assert_eq!(shutdown_deadline(Some(now + Duration::from_secs(2)), now), now + Duration::from_millis(1800));
-        assert_eq!(shutdown_deadline(Some(now), now), now);
-        assert_eq!(shutdown_deadline(None, now), now + DEFAULT_SHUTDOWN_BUDGET);
-    }
-}
+mod tests;
