@@ -39,8 +39,31 @@ pub const RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
 pub const FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
 pub const FUNCTION_VERSION: &str = "AWS_LAMBDA_FUNCTION_VERSION";
 pub const REGION: &str = "AWS_REGION";
+// The function's credentials and the standard endpoint overrides, for the license key lookup
+// in Secrets Manager / SSM (newrelic.md §8).
+pub const AWS_ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
+pub const AWS_SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
+pub const AWS_SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
+pub const AWS_ENDPOINT_URL_SECRETS_MANAGER: &str = "AWS_ENDPOINT_URL_SECRETS_MANAGER";
+pub const AWS_ENDPOINT_URL_SSM: &str = "AWS_ENDPOINT_URL_SSM";
+pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
+// The conventional proxy variables, upper case first (used only without
+// NEW_RELIC_LAMBDA_EXTENSION_PROXY; never for the Lambda APIs).
+pub const HTTPS_PROXY: [&str; 2] = ["HTTPS_PROXY", "https_proxy"];
+pub const HTTP_PROXY: [&str; 2] = ["HTTP_PROXY", "http_proxy"];
+pub const NO_PROXY: [&str; 2] = ["NO_PROXY", "no_proxy"];
 
 pub const DEFAULT_PIPE_PATH: &str = "/tmp/newrelic-telemetry";
+
+/// A secret value from the environment (AWS secret key, session token). `Debug` hides it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
 
 /// The license key. Its `Debug` never shows the value.
 #[derive(Clone, PartialEq, Eq)]
@@ -112,6 +135,18 @@ pub struct Config {
     pub function_name: String,
     pub function_version: String,
     pub region: Option<String>,
+    pub aws_access_key_id: Option<String>,
+    pub aws_secret_access_key: Option<Secret>,
+    pub aws_session_token: Option<Secret>,
+    pub aws_endpoint_secrets_manager: Option<String>,
+    pub aws_endpoint_ssm: Option<String>,
+    pub aws_endpoint_url: Option<String>,
+    /// `HTTPS_PROXY` / `https_proxy`.
+    pub https_proxy: Option<String>,
+    /// `HTTP_PROXY` / `http_proxy`.
+    pub http_proxy: Option<String>,
+    /// `NO_PROXY` / `no_proxy`.
+    pub no_proxy: Option<String>,
 }
 
 impl Config {
@@ -201,6 +236,15 @@ impl Config {
             function_name,
             function_version: get(FUNCTION_VERSION).unwrap_or_else(|| "$LATEST".to_string()),
             region: get(REGION),
+            aws_access_key_id: get(AWS_ACCESS_KEY_ID),
+            aws_secret_access_key: get(AWS_SECRET_ACCESS_KEY).map(Secret),
+            aws_session_token: get(AWS_SESSION_TOKEN).map(Secret),
+            aws_endpoint_secrets_manager: get(AWS_ENDPOINT_URL_SECRETS_MANAGER),
+            aws_endpoint_ssm: get(AWS_ENDPOINT_URL_SSM),
+            aws_endpoint_url: get(AWS_ENDPOINT_URL),
+            https_proxy: HTTPS_PROXY.iter().find_map(|name| get(name)),
+            http_proxy: HTTP_PROXY.iter().find_map(|name| get(name)),
+            no_proxy: NO_PROXY.iter().find_map(|name| get(name)),
         };
         (config, warnings)
     }

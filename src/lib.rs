@@ -3,15 +3,19 @@
 pub mod log;
 
 pub mod agent_pipe;
+pub mod aws;
 pub mod config;
 pub mod duration;
 pub mod error;
 pub mod event;
+pub mod http_agent;
 pub mod invocations;
 pub mod json;
 pub mod lambda_api;
+pub mod license;
 pub mod lifecycle;
 pub mod listener;
+pub mod logs;
 pub mod newrelic;
 pub mod payload;
 pub mod pipeline;

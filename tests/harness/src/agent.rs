@@ -126,12 +126,7 @@ fn f(v: f64) -> Value {
 }
 
 fn obj(pairs: Vec<(&str, Value)>) -> Value {
-    Value::Object(
-        pairs
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect::<Object>(),
-    )
+    Value::Object(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<Object>())
 }
 
 fn arr(items: Vec<Value>) -> Value {
@@ -153,14 +148,7 @@ fn metadata(spec: &PayloadSpec) -> Value {
 /// `[null, {"reservoir_size":…,"events_seen":…}, [events…]]`
 fn sampled(reservoir: u64, events: Vec<Value>) -> Value {
     let seen = events.len() as u64;
-    arr(vec![
-        Value::Null,
-        obj(vec![
-            ("reservoir_size", n(reservoir)),
-            ("events_seen", n(seen)),
-        ]),
-        arr(events),
-    ])
+    arr(vec![Value::Null, obj(vec![("reservoir_size", n(reservoir)), ("events_seen", n(seen))]), arr(events)])
 }
 
 fn transaction_event(spec: &PayloadSpec) -> Value {
@@ -188,11 +176,7 @@ fn transaction_event(spec: &PayloadSpec) -> Value {
 fn span_events(spec: &PayloadSpec, rng: &mut Rng) -> Vec<Value> {
     (0..spec.spans)
         .map(|i| {
-            let (guid, parent) = if i == 0 {
-                (spec.guid.clone(), None)
-            } else {
-                (rng.hex(8), Some(&spec.guid))
-            };
+            let (guid, parent) = if i == 0 { (spec.guid.clone(), None) } else { (rng.hex(8), Some(&spec.guid)) };
             let mut intrinsics = vec![
                 ("type", s("Span")),
                 ("traceId", s(&spec.trace_id)),
@@ -202,14 +186,7 @@ fn span_events(spec: &PayloadSpec, rng: &mut Rng) -> Vec<Value> {
                 ("priority", f(1.437_21)),
                 ("timestamp", n(spec.timestamp_ms + i as u64)),
                 ("duration", f(spec.duration_s / (i as f64 + 1.0))),
-                (
-                    "name",
-                    s(if i == 0 {
-                        &spec.transaction_name
-                    } else {
-                        "Function/app:work"
-                    }),
-                ),
+                ("name", s(if i == 0 { &spec.transaction_name } else { "Function/app:work" })),
                 ("category", s("generic")),
             ];
             match parent {
@@ -221,47 +198,47 @@ fn span_events(spec: &PayloadSpec, rng: &mut Rng) -> Vec<Value> {
         .collect()
 }
 
+const SUPPORTABILITY: [&str; 12] = [
+    "Supportability/Python/Collector/metric_data/Output/Bytes",
+    "Supportability/Python/Collector/analytic_event_data/Output/Bytes",
+    "Supportability/Python/Collector/span_event_data/Output/Bytes",
+    "Supportability/Python/Collector/Output/Bytes",
+    "Supportability/DistributedTrace/CreatePayload/Success",
+    "Supportability/TraceContext/Create/Success",
+    "Supportability/SpanEvent/TotalEventsSeen",
+    "Supportability/SpanEvent/TotalEventsSent",
+    "Supportability/Python/FeatureFlag/ServerlessMode/enabled",
+    "Supportability/Python/Application/Registration",
+    "Function/app:handler",
+    "Function/app:work",
+];
+
 fn metric(name: &str, d: f64) -> Value {
     let stats = arr(vec![n(1), f(d), f(d), f(d), f(d), f(d * d)]);
     arr(vec![obj(vec![("name", s(name)), ("scope", s(""))]), stats])
 }
 
 fn data(spec: &PayloadSpec) -> Value {
-    let mut rng = Rng::seeded(
-        spec.request_id
-            .bytes()
-            .fold(7u64, |h, b| h.wrapping_mul(31) ^ u64::from(b)),
-    );
+    let mut rng = Rng::seeded(spec.request_id.bytes().fold(7u64, |h, b| h.wrapping_mul(31) ^ u64::from(b)));
     let start = spec.timestamp_ms as f64 / 1000.0;
     let d = spec.duration_s;
-    let metrics = vec![
-        metric(&spec.transaction_name, d),
-        metric("OtherTransaction/all", d),
-    ];
+    let mut metrics = vec![metric(&spec.transaction_name, d), metric("OtherTransaction/all", d)];
+    // Supportability metrics with irregular values, as the real agent sends:
+    // they bring a default payload to the ~2 KB of real ones.
+    for name in SUPPORTABILITY {
+        metrics.push(metric(name, d * (1.0 + rng.unit())));
+    }
     let mut fields = vec![
-        (
-            "metric_data",
-            arr(vec![Value::Null, f(start), f(start + d), arr(metrics)]),
-        ),
-        (
-            "analytic_event_data",
-            sampled(1200, vec![transaction_event(spec)]),
-        ),
-        (
-            "span_event_data",
-            sampled(2000, span_events(spec, &mut rng)),
-        ),
+        ("metric_data", arr(vec![Value::Null, f(start), f(start + d), arr(metrics)])),
+        ("analytic_event_data", sampled(1200, vec![transaction_event(spec)])),
+        ("span_event_data", sampled(2000, span_events(spec, &mut rng))),
         ("error_event_data", sampled(100, vec![])),
     ];
     if spec.padding > 0 {
         const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        let pad: String = (0..spec.padding)
-            .map(|_| char::from(CHARS.get(rng.below(64) as usize).copied().unwrap_or(b'x')))
-            .collect();
-        let intrinsics = obj(vec![
-            ("type", s("SimPadding")),
-            ("timestamp", n(spec.timestamp_ms)),
-        ]);
+        let pad: String =
+            (0..spec.padding).map(|_| char::from(CHARS.get(rng.below(64) as usize).copied().unwrap_or(b'x'))).collect();
+        let intrinsics = obj(vec![("type", s("SimPadding")), ("timestamp", n(spec.timestamp_ms))]);
         let event = arr(vec![intrinsics, obj(vec![("padding", s(&pad))])]);
         fields.push(("custom_event_data", sampled(10_000, vec![event])));
     }
@@ -270,11 +247,7 @@ fn data(spec: &PayloadSpec) -> Value {
 
 /// The payload text for `spec`, as the agent writes it to the pipe.
 pub fn build(spec: &PayloadSpec) -> Vec<u8> {
-    let version = if spec.version_as_string {
-        s(&spec.version.to_string())
-    } else {
-        n(u64::from(spec.version))
-    };
+    let version = if spec.version_as_string { s(&spec.version.to_string()) } else { n(u64::from(spec.version)) };
     let outer = if spec.version >= 2 {
         let blob = base64::encode(&gzip(json::to_string(&data(spec)).as_bytes()));
         arr(vec![version, s(MARKER), metadata(spec), s(&blob)])
@@ -293,4 +266,26 @@ pub fn build(spec: &PayloadSpec) -> Vec<u8> {
 /// Shorthand: a default version 1 payload for `request_id`.
 pub fn payload_for(request_id: &str) -> Vec<u8> {
     build(&PayloadSpec::new(request_id))
+}
+
+/// `tests/data/agent/` of the workspace: real payloads of the Python agent.
+pub fn fixture_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/agent")
+}
+
+/// The real payload fixtures (`*.json` in `fixture_dir()`), sorted by file
+/// name, as `(file name, bytes)`; empty when the directory is missing. Use
+/// one as a template with `retarget`.
+pub fn fixtures() -> Vec<(String, Vec<u8>)> {
+    let Ok(dir) = std::fs::read_dir(fixture_dir()) else { return Vec::new() };
+    let mut out: Vec<(String, Vec<u8>)> = dir
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let bytes = std::fs::read(e.path()).ok()?;
+            name.ends_with(".json").then_some((name, bytes))
+        })
+        .collect();
+    out.sort();
+    out
 }

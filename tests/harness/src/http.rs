@@ -45,25 +45,17 @@ pub struct Response {
 
 impl Response {
     pub fn new(status: u16) -> Response {
-        Response {
-            status,
-            headers: Vec::new(),
-            body: Vec::new(),
-        }
+        Response { status, headers: Vec::new(), body: Vec::new() }
     }
 
     /// A JSON body with `Content-Type: application/json`.
     pub fn json(status: u16, body: &str) -> Response {
-        Response::new(status)
-            .with_header("Content-Type", "application/json")
-            .with_body(body.as_bytes())
+        Response::new(status).with_header("Content-Type", "application/json").with_body(body.as_bytes())
     }
 
     /// A text body with `Content-Type: text/plain; charset=utf-8`.
     pub fn text(status: u16, body: &str) -> Response {
-        Response::new(status)
-            .with_header("Content-Type", "text/plain; charset=utf-8")
-            .with_body(body.as_bytes())
+        Response::new(status).with_header("Content-Type", "text/plain; charset=utf-8").with_body(body.as_bytes())
     }
 
     pub fn with_header(mut self, name: &str, value: &str) -> Response {
@@ -100,7 +92,10 @@ pub type Handler = Arc<dyn Fn(Request) -> Reply + Send + Sync>;
 struct Conn {
     stream: TcpStream,
     /// True while the connection waits for the start of its next request.
-    idle: Arc<AtomicBool>,
+    /// A mutex, not an atomic: writing a response and becoming idle must be
+    /// one step for `close_idle_connections`, or it could miss a connection
+    /// whose client already has its answer.
+    idle: Arc<Mutex<bool>>,
 }
 
 struct Shared {
@@ -113,8 +108,14 @@ impl Shared {
     fn conns(&self) -> MutexGuard<'_, HashMap<u64, Conn>> {
         // A poisoned map is still a valid map: a panicking handler must not
         // take the whole server down with it.
-        self.conns.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.conns)
     }
+}
+
+/// Locks, ignoring poisoning: a panicking handler must not take the whole
+/// server down with it, and the guarded data stays valid.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A running server; dropping it shuts it down.
@@ -138,11 +139,7 @@ impl Server {
         let accept = thread::Builder::new()
             .name(format!("http-accept-{}", addr.port()))
             .spawn(move || accept_loop(listener, sh, handler))?;
-        Ok(Server {
-            addr,
-            shared,
-            accept: Mutex::new(Some(accept)),
-        })
+        Ok(Server { addr, shared, accept: Mutex::new(Some(accept)) })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -155,7 +152,7 @@ impl Server {
     /// accepted.
     pub fn close_idle_connections(&self) {
         for conn in self.shared.conns().values() {
-            if conn.idle.load(Ordering::SeqCst) {
+            if *lock(&conn.idle) {
                 let _ = conn.stream.shutdown(Shutdown::Both);
             }
         }
@@ -204,21 +201,13 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>, handler: Handler) {
             continue;
         };
         let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
-        let idle = Arc::new(AtomicBool::new(true));
-        shared.conns().insert(
-            id,
-            Conn {
-                stream: clone,
-                idle: Arc::clone(&idle),
-            },
-        );
+        let idle = Arc::new(Mutex::new(true));
+        shared.conns().insert(id, Conn { stream: clone, idle: Arc::clone(&idle) });
         let (sh, h) = (Arc::clone(&shared), Arc::clone(&handler));
-        let spawned = thread::Builder::new()
-            .name("http-conn".into())
-            .spawn(move || {
-                serve_connection(stream, &idle, &h);
-                sh.conns().remove(&id);
-            });
+        let spawned = thread::Builder::new().name("http-conn".into()).spawn(move || {
+            serve_connection(stream, &idle, &h);
+            sh.conns().remove(&id);
+        });
         if spawned.is_err() {
             shared.conns().remove(&id);
         }
@@ -227,15 +216,14 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>, handler: Handler) {
 
 /// Serves requests on one connection until either side closes it or the
 /// handler asks for the connection to end.
-fn serve_connection(stream: TcpStream, idle: &AtomicBool, handler: &Handler) {
+fn serve_connection(stream: TcpStream, idle: &Mutex<bool>, handler: &Handler) {
     let _ = stream.set_nodelay(true);
     let Ok(mut writer) = stream.try_clone() else {
         return;
     };
     let mut reader = BufReader::new(stream);
     loop {
-        idle.store(true, Ordering::SeqCst);
-        let head = match wire::read_head(&mut reader, || idle.store(false, Ordering::SeqCst)) {
+        let head = match wire::read_head(&mut reader, || *lock(idle) = false) {
             Ok(Some(head)) => head,
             _ => return,
         };
@@ -243,7 +231,7 @@ fn serve_connection(stream: TcpStream, idle: &AtomicBool, handler: &Handler) {
             return;
         };
         let reply = handler(req);
-        if !send_reply(&mut writer, reply, keep_alive) || !keep_alive {
+        if !send_reply(&mut writer, reply, keep_alive, idle) || !keep_alive {
             return;
         }
     }
@@ -257,45 +245,35 @@ fn read_request(
 ) -> Option<(Request, bool)> {
     let mut parts = head.start.split(' ');
     let (method, path, version) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some()
-        || method.is_empty()
-        || path.is_empty()
-        || !version.starts_with("HTTP/1.")
-    {
+    if parts.next().is_some() || method.is_empty() || path.is_empty() || !version.starts_with("HTTP/1.") {
         return None;
     }
-    let connection = wire::find(&head.headers, "connection")
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let keep_alive = if version == "HTTP/1.0" {
-        connection.contains("keep-alive")
-    } else {
-        !connection.contains("close")
-    };
+    let connection = wire::find(&head.headers, "connection").unwrap_or("").to_ascii_lowercase();
+    let keep_alive =
+        if version == "HTTP/1.0" { connection.contains("keep-alive") } else { !connection.contains("close") };
     let framing = wire::framing(&head.headers, false).ok()?;
     let expects = wire::find(&head.headers, "expect").unwrap_or("");
     if expects.eq_ignore_ascii_case("100-continue") {
         writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").ok()?;
     }
     let body = wire::read_body(reader, framing).ok()?;
-    let req = Request {
-        method: method.to_string(),
-        path: path.to_string(),
-        headers: head.headers,
-        body,
-    };
+    let req = Request { method: method.to_string(), path: path.to_string(), headers: head.headers, body };
     Some((req, keep_alive))
 }
 
 /// Carries out a reply; returns false when the connection must end.
-fn send_reply(w: &mut TcpStream, reply: Reply, keep_alive: bool) -> bool {
+fn send_reply(w: &mut TcpStream, reply: Reply, keep_alive: bool, idle: &Mutex<bool>) -> bool {
+    let mut respond = |r: Response| {
+        let mut idle = lock(idle);
+        let sent = wire::write_response(w, r.status, &r.headers, &r.body, !keep_alive).is_ok();
+        *idle = sent && keep_alive;
+        sent
+    };
     match reply {
-        Reply::Respond(r) => {
-            wire::write_response(w, r.status, &r.headers, &r.body, !keep_alive).is_ok()
-        }
+        Reply::Respond(r) => respond(r),
         Reply::Delayed(d, r) => {
             thread::sleep(d);
-            wire::write_response(w, r.status, &r.headers, &r.body, !keep_alive).is_ok()
+            respond(r)
         }
         Reply::Reset => {
             reset(w);
@@ -328,10 +306,7 @@ fn send_reply(w: &mut TcpStream, reply: Reply, keep_alive: bool) -> bool {
 #[allow(unsafe_code)] // reason: std has no stable set_linger; this is one setsockopt on a valid fd.
 fn reset(stream: &TcpStream) {
     use std::os::fd::AsRawFd;
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
     // SAFETY: the fd is open for the lifetime of `stream`; the option value
     // points at a properly sized, initialised `linger` struct.
     unsafe {

@@ -25,17 +25,9 @@ fn check(spec: PayloadSpec) {
     assert_eq!(d.request_id.as_deref(), Some(spec.request_id.as_str()));
     assert_eq!(d.trace_id.as_deref(), Some(spec.trace_id.as_str()));
     let meta = miniserde::json::to_string(&d.metadata);
-    assert!(
-        meta.contains(&format!("\"arn\":\"{}\"", spec.arn)),
-        "{meta}"
-    );
+    assert!(meta.contains(&format!("\"arn\":\"{}\"", spec.arn)), "{meta}");
     let data = miniserde::json::to_string(&d.data);
-    for key in [
-        "metric_data",
-        "analytic_event_data",
-        "span_event_data",
-        "\"aws.lambda.arn\"",
-    ] {
+    for key in ["metric_data", "analytic_event_data", "span_event_data", "\"aws.lambda.arn\""] {
         assert!(data.contains(key), "{key} missing");
     }
 }
@@ -56,15 +48,9 @@ fn build_decode_round_trips() {
 #[test]
 fn default_size_and_padding_knob() {
     let small = agent::payload_for("r").len();
-    assert!(
-        (800..4000).contains(&small),
-        "default payload {small} bytes"
-    );
+    assert!((800..4000).contains(&small), "default payload {small} bytes");
     let big = agent::build(&PayloadSpec::new("r").padding(300_000)).len();
-    assert!(
-        (280_000..420_000).contains(&big),
-        "padded payload {big} bytes"
-    );
+    assert!((280_000..420_000).contains(&big), "padded payload {big} bytes");
 }
 
 #[test]
@@ -76,10 +62,7 @@ fn trace_id_falls_back_to_first_span() {
     let mut text = miniserde::json::to_string(&d.data);
     text = text.replacen(&format!("\"traceId\":\"{TRACE}\""), "\"x\":1", 1);
     let blob = agent::base64_encode(&lambda_sim::util::gzip(text.as_bytes()));
-    let v2 = format!(
-        "[2,\"NR_LAMBDA_MONITORING\",{{}},\"{}\"]",
-        blob.trim_end_matches('=')
-    );
+    let v2 = format!("[2,\"NR_LAMBDA_MONITORING\",{{}},\"{}\"]", blob.trim_end_matches('='));
     let d = agent::decode(v2.as_bytes()).expect("decodes unpadded v2");
     assert_eq!(d.trace_id.as_deref(), Some(TRACE));
     assert_eq!(d.request_id.as_deref(), Some("r"));
@@ -94,10 +77,7 @@ fn retarget_rewrites_ids_and_keeps_shape() {
         assert!(out.ends_with(b"\n"));
         assert!(out.starts_with(format!("[{version},").as_bytes()));
         let d = agent::decode(&out).expect("decodes");
-        assert_eq!(
-            (d.request_id.as_deref(), d.trace_id.as_deref()),
-            (Some("new-id"), Some(TRACE))
-        );
+        assert_eq!((d.request_id.as_deref(), d.trace_id.as_deref()), (Some("new-id"), Some(TRACE)));
         let data = miniserde::json::to_string(&d.data);
         assert!(!data.contains(&spec.trace_id), "old trace id left in spans");
     }
@@ -116,10 +96,7 @@ fn garbage_does_not_decode() {
         b"[1,\"NR_LAMBDA_MONITORING\",5]",
         b"\xff\xfe",
     ] {
-        assert!(
-            matches!(agent::decode(junk), Err(AgentError::Decode(_))),
-            "{junk:?}"
-        );
+        assert!(matches!(agent::decode(junk), Err(AgentError::Decode(_))), "{junk:?}");
         assert!(agent::retarget(junk, "a", "b").is_err());
     }
 }
@@ -127,28 +104,25 @@ fn garbage_does_not_decode() {
 fn fifo(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("lambda-sim-agent-{}-{name}", std::process::id()));
     let _ = std::fs::remove_file(&dir);
-    let ok = Command::new("mkfifo")
-        .arg(&dir)
-        .status()
-        .expect("mkfifo runs")
-        .success();
+    let ok = Command::new("mkfifo").arg(&dir).status().expect("mkfifo runs").success();
     assert!(ok, "mkfifo failed");
     dir
 }
 
-/// Reads the FIFO like the extension: open, read to EOF, `n` times.
-fn reader(path: &Path, n: usize) -> std::thread::JoinHandle<Vec<Vec<u8>>> {
+/// Reads the FIFO like the extension: open, read to EOF, again, until
+/// `total` bytes arrived. Returns what each open-to-EOF read gave.
+fn reader(path: &Path, total: usize) -> std::thread::JoinHandle<Vec<Vec<u8>>> {
     let path = path.to_path_buf();
     std::thread::spawn(move || {
-        (0..n)
-            .map(|_| {
-                let mut buf = Vec::new();
-                std::fs::File::open(&path)
-                    .and_then(|mut f| f.read_to_end(&mut buf))
-                    .expect("read fifo");
-                buf
-            })
-            .collect()
+        let mut reads: Vec<Vec<u8>> = Vec::new();
+        while reads.iter().map(Vec::len).sum::<usize>() < total {
+            let mut buf = Vec::new();
+            std::fs::File::open(&path).and_then(|mut f| f.read_to_end(&mut buf)).expect("read fifo");
+            if !buf.is_empty() {
+                reads.push(buf);
+            }
+        }
+        reads
     })
 }
 
@@ -156,7 +130,7 @@ fn reader(path: &Path, n: usize) -> std::thread::JoinHandle<Vec<Vec<u8>>> {
 fn fifo_glued_write_arrives_in_one_read() {
     let path = fifo("glued");
     let payloads = vec![agent::payload_for("a"), agent::payload_for("b")];
-    let r = reader(&path, 1);
+    let r = reader(&path, payloads.concat().len());
     agent::write_payloads(&path, &payloads, true, Duration::from_secs(5)).expect("write");
     let reads = r.join().expect("reader");
     assert_eq!(reads, vec![payloads.concat()]);
@@ -166,13 +140,13 @@ fn fifo_glued_write_arrives_in_one_read() {
 #[test]
 fn fifo_separate_writes_arrive_as_separate_opens() {
     let path = fifo("separate");
-    let payloads = vec![
-        agent::payload_for("a"),
-        agent::build(&PayloadSpec::new("b").padding(200_000)),
-    ];
-    let r = reader(&path, 2);
+    let payloads = vec![agent::payload_for("a"), agent::build(&PayloadSpec::new("b").padding(200_000))];
+    let r = reader(&path, payloads.concat().len());
     agent::write_payloads(&path, &payloads, false, Duration::from_secs(5)).expect("write");
-    assert_eq!(r.join().expect("reader").concat(), payloads.concat());
+    // Two opens; a reader slower than the writer may still see them glued.
+    let reads = r.join().expect("reader");
+    assert!((1..=2).contains(&reads.len()), "{} reads", reads.len());
+    assert_eq!(reads.concat(), payloads.concat());
     let _ = std::fs::remove_file(&path);
 }
 
@@ -180,15 +154,54 @@ fn fifo_separate_writes_arrive_as_separate_opens() {
 fn fifo_without_reader_is_blocked_and_missing_pipe_is_reported() {
     let path = fifo("blocked");
     let start = Instant::now();
-    let res = agent::write_payloads(
-        &path,
-        &[agent::payload_for("a")],
-        false,
-        Duration::from_millis(200),
-    );
+    let res = agent::write_payloads(&path, &[agent::payload_for("a")], false, Duration::from_millis(200));
     assert!(matches!(res, Err(AgentError::Blocked)), "{res:?}");
     assert!(start.elapsed() < Duration::from_secs(2));
     let _ = std::fs::remove_file(&path);
     let res = agent::write_payloads(&path, &[b"x".to_vec()], false, Duration::from_millis(200));
     assert!(matches!(res, Err(AgentError::NoPipe)), "{res:?}");
+}
+
+/// Manifest rows `(file, request id, trace id)` of the real fixtures.
+fn manifest() -> Vec<(String, String, String)> {
+    let text = std::fs::read_to_string(agent::fixture_dir().join("manifest.tsv")).unwrap_or_default();
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            Some((f.first()?.to_string(), f.get(1)?.to_string(), f.get(2)?.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn real_fixtures_decode_to_their_manifest_ids() {
+    let fixtures = agent::fixtures();
+    let rows = manifest();
+    assert!(!fixtures.is_empty() && fixtures.len() == rows.len(), "{} fixtures, {} rows", fixtures.len(), rows.len());
+    for ((name, bytes), (file, request_id, trace_id)) in fixtures.iter().zip(&rows) {
+        assert_eq!(name, file);
+        let d = agent::decode(bytes).expect("real payload decodes");
+        assert_eq!(
+            (d.version, d.request_id.as_deref(), d.trace_id.as_deref()),
+            (1, Some(request_id.as_str()), Some(trace_id.as_str())),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn real_fixture_retargeted_keeps_nothing_of_the_old_ids() {
+    for (name, bytes) in agent::fixtures() {
+        let old = agent::decode(&bytes).expect("decodes");
+        let out = agent::retarget(&bytes, "new-request", TRACE).expect("retarget");
+        assert!(!out.ends_with(b"\n"), "{name}: the Python agent writes no newline");
+        let d = agent::decode(&out).expect("decodes");
+        assert_eq!((d.request_id.as_deref(), d.trace_id.as_deref()), (Some("new-request"), Some(TRACE)));
+        let data = miniserde::json::to_string(&d.data);
+        for old_id in [old.request_id, old.trace_id].into_iter().flatten() {
+            assert!(!data.contains(&format!("\"{old_id}\"")), "{name}: {old_id} left behind");
+        }
+        assert_eq!(miniserde::json::to_string(&d.metadata), miniserde::json::to_string(&old.metadata));
+    }
 }

@@ -8,8 +8,8 @@ const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 pub fn encode(input: &[u8]) -> String {
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {
-        let b = [chunk.first(), chunk.get(1), chunk.get(2)].map(|x| x.copied().unwrap_or(0));
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        let [b0, b1, b2] = [chunk.first(), chunk.get(1), chunk.get(2)].map(|x| x.copied().unwrap_or(0));
+        let n = (u32::from(b0) << 16) | (u32::from(b1) << 8) | u32::from(b2);
         let sextets = [n >> 18, n >> 12, n >> 6, n].map(|s| (s & 63) as usize);
         // `chunk.len() + 1` output characters carry data; the rest is padding.
         for (i, s) in sextets.iter().enumerate() {

@@ -27,9 +27,7 @@ fn err(why: &str) -> AgentError {
 
 /// Parses the outer array; checks the marker.
 fn outer(bytes: &[u8]) -> Result<Vec<Value>, AgentError> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|_| err("not UTF-8"))?
-        .trim();
+    let text = std::str::from_utf8(bytes).map_err(|_| err("not UTF-8"))?.trim();
     let Ok(Value::Array(items)) = json::from_str::<Value>(text) else {
         return Err(err("not a JSON array"));
     };
@@ -71,24 +69,13 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, AgentError> {
                 return Err(err("v1 inner JSON is not an object"));
             };
             let metadata = inner.remove("metadata").unwrap_or_default();
-            (
-                metadata,
-                inner
-                    .remove("data")
-                    .ok_or_else(|| err("v1 inner JSON has no data"))?,
-            )
+            (metadata, inner.remove("data").ok_or_else(|| err("v1 inner JSON has no data"))?)
         }
         (Some(meta @ Value::Object(_)), Some(Value::String(blob))) => (meta.clone(), unpack(blob)?),
         _ => return Err(err("unexpected payload shape")),
     };
     let (request_id, trace_id) = ids(&data);
-    Ok(Decoded {
-        version,
-        metadata,
-        data,
-        request_id,
-        trace_id,
-    })
+    Ok(Decoded { version, metadata, data, request_id, trace_id })
 }
 
 /// The event list (third element) of a `[null, {sampling}, [events]]` field.
@@ -126,30 +113,17 @@ fn is_transaction(event: &Value) -> bool {
 }
 
 fn ids(data: &Value) -> (Option<String>, Option<String>) {
-    let txn = events(data, "analytic_event_data")
-        .iter()
-        .find(|e| is_transaction(e));
+    let txn = events(data, "analytic_event_data").iter().find(|e| is_transaction(e));
     let request_id = txn.and_then(|e| string_at(attrs(e, 2), "aws.requestId"));
     let trace_id = txn
         .and_then(|e| string_at(attrs(e, 0), "traceId"))
-        .or_else(|| {
-            events(data, "span_event_data")
-                .first()
-                .and_then(|e| string_at(attrs(e, 0), "traceId"))
-        });
+        .or_else(|| events(data, "span_event_data").first().and_then(|e| string_at(attrs(e, 0), "traceId")));
     (request_id, trace_id)
 }
 
 /// Sets `key` in attribute map `idx` of every event of `field`, when `only_if_present`
 /// is false or the key is already there.
-fn set_all(
-    data: &mut Value,
-    field: &str,
-    idx: usize,
-    key: &str,
-    value: &str,
-    only_if_present: bool,
-) {
+fn set_all(data: &mut Value, field: &str, idx: usize, key: &str, value: &str, only_if_present: bool) {
     let Value::Object(o) = data else { return };
     let Some(Value::Array(a)) = o.get_mut(field) else {
         return;
@@ -168,33 +142,41 @@ fn set_all(
     }
 }
 
+/// Replaces every string value equal to `old` (walked without recursion, so
+/// depth cannot overflow the stack).
+fn replace_strings(root: &mut Value, old: Option<&str>, new: &str) {
+    let Some(old) = old else { return };
+    let mut stack = vec![root];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Array(a) => stack.extend(a.iter_mut()),
+            Value::Object(o) => stack.extend(o.values_mut()),
+            Value::String(s) if s == old => *s = new.to_string(),
+            _ => {}
+        }
+    }
+}
+
 /// Rewrites a payload (e.g. a real fixture from tests/data/agent/) so it
-/// belongs to `request_id` and `trace_id`: every transaction event's
-/// `aws.requestId`, and every `traceId` of transaction, span and error events.
-/// The shape, version element, metadata and a trailing newline are kept.
+/// belongs to `request_id` and `trace_id`: every string equal to the old
+/// request id or old trace id anywhere in the data (transaction, span and
+/// error events, traced errors) is replaced, and the transaction events'
+/// `aws.requestId` is set even when it was missing. The shape, version
+/// element, metadata and a trailing newline are kept.
 pub fn retarget(template: &[u8], request_id: &str, trace_id: &str) -> Result<Vec<u8>, AgentError> {
     let mut items = outer(template)?;
     let decoded = decode(template)?;
     let mut data = decoded.data;
-    set_all(
-        &mut data,
-        "analytic_event_data",
-        2,
-        "aws.requestId",
-        request_id,
-        false,
-    );
+    replace_strings(&mut data, decoded.request_id.as_deref(), request_id);
+    replace_strings(&mut data, decoded.trace_id.as_deref(), trace_id);
+    set_all(&mut data, "analytic_event_data", 2, "aws.requestId", request_id, false);
     for field in ["analytic_event_data", "span_event_data", "error_event_data"] {
         set_all(&mut data, field, 0, "traceId", trace_id, true);
     }
     let is_v1 = matches!(items.get(2), Some(Value::String(_)));
     let (slot, blob) = if is_v1 {
-        let inner: Object = [
-            ("metadata".to_string(), decoded.metadata),
-            ("data".to_string(), data),
-        ]
-        .into_iter()
-        .collect();
+        let inner: Object =
+            [("metadata".to_string(), decoded.metadata), ("data".to_string(), data)].into_iter().collect();
         (2, pack(&Value::Object(inner)))
     } else {
         (3, pack(&data))

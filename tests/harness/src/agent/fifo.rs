@@ -22,20 +22,11 @@ pub const DEFAULT_PIPE: &str = "/tmp/newrelic-telemetry";
 /// payload gets its own open/write/close, like successive invocations.
 /// `NoPipe` when the path does not exist; `Blocked` when the whole operation
 /// did not finish within `timeout`.
-pub fn write_payloads(
-    path: &Path,
-    payloads: &[Vec<u8>],
-    glued: bool,
-    timeout: Duration,
-) -> Result<(), AgentError> {
+pub fn write_payloads(path: &Path, payloads: &[Vec<u8>], glued: bool, timeout: Duration) -> Result<(), AgentError> {
     if !path.exists() {
         return Err(AgentError::NoPipe);
     }
-    let groups: Vec<Vec<u8>> = if glued {
-        vec![payloads.concat()]
-    } else {
-        payloads.to_vec()
-    };
+    let groups: Vec<Vec<u8>> = if glued { vec![payloads.concat()] } else { payloads.to_vec() };
     let cancelled = Arc::new(AtomicBool::new(false));
     let (tx, rx) = mpsc::channel();
     let (p, c) = (path.to_path_buf(), Arc::clone(&cancelled));
@@ -55,16 +46,9 @@ pub fn write_payloads(
     }
 }
 
-fn write_groups(
-    path: &PathBuf,
-    groups: &[Vec<u8>],
-    cancelled: &AtomicBool,
-) -> Result<(), AgentError> {
+fn write_groups(path: &PathBuf, groups: &[Vec<u8>], cancelled: &AtomicBool) -> Result<(), AgentError> {
     for bytes in groups {
-        let mut pipe = OpenOptions::new()
-            .write(true)
-            .open(path)
-            .map_err(AgentError::Io)?;
+        let mut pipe = OpenOptions::new().write(true).open(path).map_err(AgentError::Io)?;
         if cancelled.load(Ordering::SeqCst) {
             // Opened only because the timeout path unblocked us: write nothing.
             return Err(AgentError::Blocked);
@@ -81,10 +65,7 @@ fn write_groups(
 /// stuck in write() (pipe full, nobody draining) is left to finish or fail
 /// when the real reader closes.
 fn unblock_open(path: &Path, rx: &mpsc::Receiver<Result<(), AgentError>>) {
-    let reader = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path);
+    let reader = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path);
     if reader.is_ok() {
         let _ = rx.recv_timeout(Duration::from_millis(200));
     }

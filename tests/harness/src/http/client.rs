@@ -25,10 +25,7 @@ impl Read for Deadlined {
 fn remaining(deadline: Instant) -> io::Result<Duration> {
     let left = deadline.saturating_duration_since(Instant::now());
     if left.is_zero() {
-        return Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "request deadline passed",
-        ));
+        return Err(io::Error::new(io::ErrorKind::TimedOut, "request deadline passed"));
     }
     Ok(left)
 }
@@ -56,10 +53,7 @@ pub fn request(
         }
         head.push_str(&format!("{k}: {v}\r\n"));
     }
-    head.push_str(&format!(
-        "Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    ));
+    head.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", body.len()));
     let mut bytes = head.into_bytes();
     bytes.extend_from_slice(body);
     stream.set_write_timeout(Some(remaining(deadline)?))?;
@@ -71,15 +65,10 @@ pub fn request(
 
 fn read_response<R: BufRead>(r: &mut R, head_only: bool) -> io::Result<Answer> {
     loop {
-        let head = wire::read_head(r, || {})?
-            .ok_or_else(|| wire::bad("connection closed before a response"))?;
+        let head = wire::read_head(r, || {})?.ok_or_else(|| wire::bad("connection closed before a response"))?;
         let mut parts = head.start.splitn(3, ' ');
         let version = parts.next().unwrap_or("");
-        let status: u16 = parts
-            .next()
-            .unwrap_or("")
-            .parse()
-            .map_err(|_| wire::bad("bad status line"))?;
+        let status: u16 = parts.next().unwrap_or("").parse().map_err(|_| wire::bad("bad status line"))?;
         if !version.starts_with("HTTP/1.") || !(100..1000).contains(&status) {
             return Err(wire::bad("bad status line"));
         }
@@ -113,15 +102,9 @@ mod tests {
 
     #[test]
     fn parses_responses() {
-        check(
-            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}",
-            Ok((200, "{}")),
-        );
+        check("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", Ok((200, "{}")));
         check("HTTP/1.1 202 Accepted\r\n\r\nto eof", Ok((202, "to eof")));
-        check(
-            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
-            Ok((204, "")),
-        );
+        check("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n", Ok((204, "")));
         check(
             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\nT: v\r\n\r\n",
             Ok((200, "abcde")),
@@ -130,10 +113,7 @@ mod tests {
         check("garbage\r\n\r\n", Err(()));
         check("HTTP/1.1 abc OK\r\n\r\n", Err(()));
         check("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", Err(()));
-        check(
-            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-            Err(()),
-        );
+        check("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", Err(()));
         check("", Err(()));
     }
 }

@@ -24,10 +24,7 @@ pub(crate) fn bad(msg: &str) -> io::Error {
 
 /// Case-insensitive header lookup over a header list.
 pub(crate) fn find<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
+    headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }
 
 /// Reads one line ending in LF (CR stripped), at most `MAX_LINE` bytes.
@@ -45,17 +42,12 @@ fn read_line<R: BufRead>(r: &mut R) -> io::Result<Option<String>> {
     if buf.last() == Some(&b'\r') {
         buf.pop();
     }
-    String::from_utf8(buf)
-        .map(Some)
-        .map_err(|_| bad("line is not UTF-8"))
+    String::from_utf8(buf).map(Some).map_err(|_| bad("line is not UTF-8"))
 }
 
 /// Reads a message head. `on_first` runs once the start line has arrived (the
 /// server uses it to mark the connection busy). `Ok(None)` is a clean EOF.
-pub(crate) fn read_head<R: BufRead>(
-    r: &mut R,
-    on_first: impl FnOnce(),
-) -> io::Result<Option<Head>> {
+pub(crate) fn read_head<R: BufRead>(r: &mut R, on_first: impl FnOnce()) -> io::Result<Option<Head>> {
     let mut start = match read_line(r)? {
         Some(line) => line,
         None => return Ok(None),
@@ -74,9 +66,7 @@ pub(crate) fn read_head<R: BufRead>(
         if headers.len() >= MAX_HEADERS {
             return Err(bad("too many headers"));
         }
-        let (name, value) = line
-            .split_once(':')
-            .ok_or_else(|| bad("header without colon"))?;
+        let (name, value) = line.split_once(':').ok_or_else(|| bad("header without colon"))?;
         let name = name.trim();
         if name.is_empty() || name.contains(char::is_whitespace) {
             return Err(bad("bad header name"));
@@ -111,11 +101,7 @@ pub(crate) fn framing(headers: &[(String, String)], eof_default: bool) -> io::Re
         }
         return Ok(Framing::Length(n));
     }
-    Ok(if eof_default {
-        Framing::UntilEof
-    } else {
-        Framing::None
-    })
+    Ok(if eof_default { Framing::UntilEof } else { Framing::None })
 }
 
 /// Reads a body with the given framing.
@@ -129,9 +115,7 @@ pub(crate) fn read_body<R: BufRead>(r: &mut R, framing: Framing) -> io::Result<V
         }
         Framing::UntilEof => {
             let mut body = Vec::new();
-            r.by_ref()
-                .take(MAX_BODY as u64 + 1)
-                .read_to_end(&mut body)?;
+            r.by_ref().take(MAX_BODY as u64 + 1).read_to_end(&mut body)?;
             if body.len() > MAX_BODY {
                 return Err(bad("body too large"));
             }
@@ -200,12 +184,7 @@ pub(crate) fn reason(status: u16) -> &'static str {
 /// The status line and headers of a response, always with our own
 /// Content-Length (a handler's framing headers are replaced) and
 /// `Connection: close` when the server will close afterwards.
-pub(crate) fn response_head(
-    status: u16,
-    headers: &[(String, String)],
-    len: usize,
-    close: bool,
-) -> Vec<u8> {
+pub(crate) fn response_head(status: u16, headers: &[(String, String)], len: usize, close: bool) -> Vec<u8> {
     let mut out = format!("HTTP/1.1 {} {}\r\n", status, reason(status));
     for (k, v) in headers {
         let framing = ["content-length", "transfer-encoding", "connection"];

@@ -77,6 +77,11 @@ pub struct SimConfig {
     pub env: Vec<(String, String)>,
     /// FIFO the simulated agent writes to (an invocation may override it).
     pub pipe_path: Option<PathBuf>,
+    /// Lambda Managed Instances: SHUTDOWN-only registration, schema
+    /// `2025-01-29` only, no `runtimeDone`, `durationMs`-only reports, JSON
+    /// logs with `requestId`, never frozen, `lambda-managed-instances` init
+    /// type. Invokes stay sequential in this simulator.
+    pub lmi: bool,
 }
 
 impl Default for SimConfig {
@@ -108,6 +113,7 @@ impl Default for SimConfig {
             external_names: Vec::new(),
             env: Vec::new(),
             pipe_path: None,
+            lmi: false,
         }
     }
 }
@@ -117,18 +123,30 @@ impl SimConfig {
     pub fn arn(&self) -> String {
         match &self.function_arn {
             Some(arn) => arn.clone(),
-            None => format!(
-                "arn:aws:lambda:{}:{}:function:{}",
-                self.region, self.account_id, self.function_name
-            ),
+            None => format!("arn:aws:lambda:{}:{}:function:{}", self.region, self.account_id, self.function_name),
         }
     }
 
-    /// `initializationType` of Init records (absent or unknown → on-demand).
+    /// `initializationType` of Init records (absent → on-demand).
     pub(super) fn init_type(&self) -> String {
-        self.initialization_type
-            .clone()
-            .unwrap_or_else(|| "on-demand".into())
+        self.env_init_type().unwrap_or_else(|| "on-demand".into())
+    }
+
+    /// `AWS_LAMBDA_INITIALIZATION_TYPE`, if set at all.
+    pub(super) fn env_init_type(&self) -> Option<String> {
+        if self.lmi {
+            return Some("lambda-managed-instances".into());
+        }
+        self.initialization_type.clone()
+    }
+
+    /// LMI has only the JSON log format.
+    pub(super) fn effective_log_format(&self) -> LogFormat {
+        if self.lmi {
+            LogFormat::Json
+        } else {
+            self.log_format
+        }
     }
 }
 

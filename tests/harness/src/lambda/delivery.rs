@@ -20,15 +20,14 @@ use std::time::{Duration, Instant};
 /// Longest wait with nothing due, so held batches re-check their flags.
 const IDLE_WAIT: Duration = Duration::from_secs(1);
 
-const DROP_REASON: &str =
-    "Consumer seems to have fallen behind as it has not acknowledged receipt of logs.";
+const DROP_REASON: &str = "Consumer seems to have fallen behind as it has not acknowledged receipt of logs.";
 
 /// Buffers one event for every live subscriber of its category and wakes
 /// the delivery threads. Init-phase platform events are kept for replay.
 pub(super) fn emit(shared: &Shared, st: &mut State, kind: &str, record: Value) {
     let text = envelope(kind, record);
     if st.phase == Phase::Init && kind.starts_with("platform.") {
-        st.init_log.push(text.clone());
+        st.init_log.push(("platform", text.clone()));
     }
     let category = records::category(kind);
     let limit = shared.config.telemetry_buffer_events;
@@ -55,10 +54,7 @@ pub(super) fn push(sub: &mut Sub, text: &str, limit: usize) {
 /// Starts the delivery thread of subscription `sub_id`.
 pub(super) fn start(shared: &Arc<Shared>, sub_id: u64, name: &str) -> io::Result<()> {
     let shared = Arc::clone(shared);
-    thread::Builder::new()
-        .name(format!("sim-telemetry-{name}"))
-        .spawn(move || run(&shared, sub_id))
-        .map(|_| ())
+    thread::Builder::new().name(format!("sim-telemetry-{name}")).spawn(move || run(&shared, sub_id)).map(|_| ())
 }
 
 fn run(shared: &Shared, sub_id: u64) {
@@ -116,7 +112,8 @@ fn next_batch(shared: &Shared, sub_id: u64) -> Option<(Target, String, usize)> {
         let ext_id = st.subs.iter().find(|x| x.id == sub_id)?.ext_id.clone();
         let who = owner(&st, &ext_id);
         let limit = shared.config.telemetry_buffer_events;
-        let sub = st.subs.iter_mut().find(|x| x.id == sub_id)?;
+        // A repeated subscribe marks the old subscription done.
+        let sub = st.subs.iter_mut().find(|x| x.id == sub_id && !x.done)?;
         match step(sub, Instant::now(), frozen || closed, who, limit) {
             Step::Send(target, body, items) => {
                 sub.in_flight = true;
@@ -184,11 +181,8 @@ fn take_batch(sub: &mut Sub, limit: usize) -> (String, usize) {
     let (records, dropped_bytes) = sub.unreported_drops;
     if records > 0 && sub.queue.len() < limit {
         sub.unreported_drops = (0, 0);
-        let record = obj(vec![
-            ("reason", s(DROP_REASON)),
-            ("droppedRecords", u(records)),
-            ("droppedBytes", u(dropped_bytes)),
-        ]);
+        let record =
+            obj(vec![("reason", s(DROP_REASON)), ("droppedRecords", u(records)), ("droppedBytes", u(dropped_bytes))]);
         // Bypasses the limit on purpose: the notice itself must not be lost.
         let text = envelope("platform.logsDropped", record);
         sub.queued_bytes += text.len();

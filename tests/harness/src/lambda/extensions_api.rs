@@ -47,7 +47,11 @@ pub(super) fn check_identifier(st: &State, req: &Request) -> Result<String, Resp
     let id = match req.header("Lambda-Extension-Identifier") {
         Some(id) if !id.is_empty() => id,
         _ => {
-            return Err(error(403, "Extension.MissingExtensionIdentifier", "Missing Lambda-Extension-Identifier header"))
+            return Err(error(
+                403,
+                "Extension.MissingExtensionIdentifier",
+                "Missing Lambda-Extension-Identifier header",
+            ))
         }
     };
     if !is_uuid(id) {
@@ -75,13 +79,9 @@ fn register(shared: &Arc<Shared>, req: &Request) -> Response {
     if st.phase != Phase::Init {
         return error(403, "Extension.RegistrationClosed", "Extension registration closed already");
     }
-    let proc_id = st
-        .procs
-        .iter()
-        .find(|p| p.name == name && p.ext_id.is_none() && p.exit.is_none())
-        .map(|p| p.id);
+    let proc_id = st.procs.iter().find(|p| p.name == name && p.ext_id.is_none() && p.exit.is_none()).map(|p| p.id);
     let external = proc_id.is_some() || shared.config.external_names.contains(&name);
-    let events = match parse_events(&req.body, external) {
+    let events = match parse_events(&req.body, external, shared.config.lmi) {
         Ok(events) => events,
         Err(resp) => return resp,
     };
@@ -110,9 +110,8 @@ fn register(shared: &Arc<Shared>, req: &Request) -> Response {
     shared.cv.notify_all();
     drop(st);
     let cfg = &shared.config;
-    let wants_account = req
-        .header("Lambda-Extension-Accept-Feature")
-        .is_some_and(|f| f.split(',').any(|x| x.trim() == "accountId"));
+    let wants_account =
+        req.header("Lambda-Extension-Accept-Feature").is_some_and(|f| f.split(',').any(|x| x.trim() == "accountId"));
     let body = obj(vec![
         ("functionName", s(&cfg.function_name)),
         ("functionVersion", s(&cfg.function_version)),
@@ -123,7 +122,7 @@ fn register(shared: &Arc<Shared>, req: &Request) -> Response {
 }
 
 /// The `events` of a register body (spec §2.1 error cases).
-fn parse_events(body: &[u8], external: bool) -> Result<Vec<String>, Response> {
+fn parse_events(body: &[u8], external: bool, lmi: bool) -> Result<Vec<String>, Response> {
     let bad_format = |why: &str| error(403, "InvalidRequestFormat", why);
     let text = std::str::from_utf8(body).map_err(|_| bad_format("body is not UTF-8"))?;
     let root: Value = json::from_str(text).map_err(|_| bad_format("body is not valid JSON"))?;
@@ -146,7 +145,8 @@ fn parse_events(body: &[u8], external: bool) -> Result<Vec<String>, Response> {
             Value::String(ev) => ev.as_str(),
             _ => "",
         };
-        if !EVENTS.contains(&ev) || (ev == "SHUTDOWN" && !external) {
+        let forbidden = (ev == "SHUTDOWN" && !external) || (ev == "INVOKE" && lmi);
+        if !EVENTS.contains(&ev) || forbidden {
             let msg = format!("{ev}: ErrorInvalidEventType");
             return Err(error(403, "Extension.InvalidEventType", &msg));
         }
@@ -217,9 +217,7 @@ fn next(shared: &Arc<Shared>, req: &Request) -> Reply {
 }
 
 fn event_response(msg: EventMsg) -> Response {
-    let mut resp = Response::new(200)
-        .with_header("Content-Type", msg.content_type)
-        .with_body(msg.body.as_bytes());
+    let mut resp = Response::new(200).with_header("Content-Type", msg.content_type).with_body(msg.body.as_bytes());
     if let Some(event_id) = msg.event_id {
         resp = resp.with_header("Lambda-Extension-Event-Identifier", &event_id);
     }

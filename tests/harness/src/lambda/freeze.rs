@@ -13,7 +13,8 @@ const STOP_SETTLE: Duration = Duration::from_secs(1);
 /// Holds delivery, lets a batch already on the wire finish (so a freeze
 /// never cuts a POST in half), stops the process groups, then runs the hook.
 pub(super) fn freeze(shared: &Shared) {
-    if !shared.config.freeze {
+    // LMI environments run continuously.
+    if !shared.config.freeze || shared.config.lmi {
         return;
     }
     let mut st = shared.lock();

@@ -7,10 +7,11 @@
 use super::delivery::emit;
 use super::freeze::freeze;
 use super::process;
-use super::records::{init_done, obj, s};
+use super::records::{init_done, obj, s, u};
 use super::results::{ExtensionInit, InitReport, SimError};
 use super::shutdown::reset;
 use super::state::{Phase, Shared, State};
+use miniserde::json::Value;
 use std::io;
 use std::sync::{Arc, MutexGuard};
 use std::thread;
@@ -26,11 +27,18 @@ pub(super) fn begin(shared: &Shared, phase: &'static str) {
     st.procs.clear();
     st.init_log.clear();
     st.init_error = None;
+    let cfg = &shared.config;
+    // LMI adds the function identity and the instance to initStart.
+    let lmi = |v: Value| if cfg.lmi { v } else { Value::Null };
     let record = obj(vec![
-        ("initializationType", s(&shared.config.init_type())),
+        ("initializationType", s(&cfg.init_type())),
         ("phase", s(phase)),
         ("runtimeVersion", s("sim:1")),
-        ("runtimeVersionArn", s(&format!("arn:aws:lambda:{}::runtime:sim", shared.config.region))),
+        ("runtimeVersionArn", s(&format!("arn:aws:lambda:{}::runtime:sim", cfg.region))),
+        ("functionName", lmi(s(&cfg.function_name))),
+        ("functionVersion", lmi(s(&cfg.function_version))),
+        ("instanceId", lmi(s(&crate::util::uuid_v4()))),
+        ("instanceMaxMemory", lmi(u(u64::from(cfg.memory_mb) << 20))),
     ]);
     emit(shared, &mut st, "platform.initStart", record);
 }
@@ -104,10 +112,8 @@ fn failure(st: &State) -> Option<SimError> {
     if st.extensions.iter().any(|e| e.errored == Some("ExitError")) {
         return Some(SimError::InitFailed { error_type: "Extension.ExitError".into() });
     }
-    st.exited_proc().map(|p| SimError::ExtensionCrash {
-        name: p.name.clone(),
-        exit_code: p.exit.and_then(|e| e.code()),
-    })
+    st.exited_proc()
+        .map(|p| SimError::ExtensionCrash { name: p.name.clone(), exit_code: p.exit.and_then(|e| e.code()) })
 }
 
 /// Closes Init: registration and subscription end here.
@@ -124,10 +130,7 @@ fn finish(shared: &Shared, st: &mut State) -> InitReport {
         .extensions
         .iter()
         .map(|e| {
-            let spawned = e
-                .proc_id
-                .and_then(|id| st.procs.iter().find(|p| p.id == id))
-                .map(|p| p.spawned_at);
+            let spawned = e.proc_id.and_then(|id| st.procs.iter().find(|p| p.id == id)).map(|p| p.spawned_at);
             ExtensionInit {
                 name: e.name.clone(),
                 id: e.id.clone(),

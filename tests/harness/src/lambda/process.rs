@@ -34,8 +34,8 @@ pub(super) fn environment(shared: &Shared, runtime_api: &str, extra: &[(String, 
         ("AWS_REGION".into(), cfg.region.clone()),
         ("AWS_DEFAULT_REGION".into(), cfg.region.clone()),
     ];
-    if let Some(t) = &cfg.initialization_type {
-        env.push(("AWS_LAMBDA_INITIALIZATION_TYPE".into(), t.clone()));
+    if let Some(t) = cfg.env_init_type() {
+        env.push(("AWS_LAMBDA_INITIALIZATION_TYPE".into(), t));
     }
     env.extend(CREDENTIALS.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     if let Ok(path) = std::env::var("PATH") {
@@ -48,11 +48,13 @@ pub(super) fn environment(shared: &Shared, runtime_api: &str, extra: &[(String, 
 
 /// Starts one extension process and its reader and waiter threads.
 pub(super) fn spawn(shared: &Arc<Shared>, path: &Path, extra: &[(String, String)]) -> io::Result<SpawnedExtension> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let runtime_api = shared.lock().runtime_api.clone();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    // The state stays locked from fork to bookkeeping: a fast child must not
+    // reach `register` before its process is on record (it would count as
+    // an internal extension and be refused SHUTDOWN).
+    let mut st = shared.lock();
+    let runtime_api = st.runtime_api.clone();
+    let spawned_at = Instant::now();
     let mut child = Command::new(path)
         .env_clear()
         .envs(environment(shared, &runtime_api, extra))
@@ -63,23 +65,21 @@ pub(super) fn spawn(shared: &Arc<Shared>, path: &Path, extra: &[(String, String)
         .spawn()?;
     let pid = child.id();
     let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
-    let id = {
-        let mut st = shared.lock();
-        let id = st.fresh_id();
-        st.procs.push(Proc {
-            id,
-            name: name.clone(),
-            pid,
-            spawned_at: Instant::now(),
-            ext_id: None,
-            exit: None,
-            exited_at: None,
-            killed: false,
-            shutdown_at: None,
-        });
-        shared.cv.notify_all();
-        id
+    let id = st.fresh_id();
+    let proc = Proc {
+        id,
+        name: name.clone(),
+        pid,
+        spawned_at,
+        ext_id: None,
+        exit: None,
+        exited_at: None,
+        killed: false,
+        shutdown_at: None,
     };
+    st.procs.push(proc);
+    shared.cv.notify_all();
+    drop(st);
     if let Some(out) = stdout {
         read_lines(shared, out, &name)?;
     }
@@ -87,17 +87,15 @@ pub(super) fn spawn(shared: &Arc<Shared>, path: &Path, extra: &[(String, String)
         read_lines(shared, err, &name)?;
     }
     let waiter = Arc::clone(shared);
-    thread::Builder::new()
-        .name(format!("sim-wait-{pid}"))
-        .spawn(move || {
-            let status = child.wait();
-            let mut st = waiter.lock();
-            if let Some(p) = st.proc_mut(id) {
-                p.exit = status.ok();
-                p.exited_at = Some(Instant::now());
-            }
-            waiter.cv.notify_all();
-        })?;
+    thread::Builder::new().name(format!("sim-wait-{pid}")).spawn(move || {
+        let status = child.wait();
+        let mut st = waiter.lock();
+        if let Some(p) = st.proc_mut(id) {
+            p.exit = status.ok();
+            p.exited_at = Some(Instant::now());
+        }
+        waiter.cv.notify_all();
+    })?;
     Ok(SpawnedExtension { name, pid })
 }
 

@@ -43,10 +43,7 @@ pub(super) fn strs(items: &[String]) -> Value {
 
 /// `{"errorMessage":…,"errorType":…}` as every platform error body.
 pub(super) fn error_body(error_type: &str, message: &str) -> String {
-    json::to_string(&obj(vec![
-        ("errorMessage", s(message)),
-        ("errorType", s(error_type)),
-    ]))
+    json::to_string(&obj(vec![("errorMessage", s(message)), ("errorType", s(error_type))]))
 }
 
 /// Wall-clock epoch ms of a monotonic instant (now if it is in the future).
@@ -81,11 +78,7 @@ pub(super) fn iso(epoch_ms: u64) -> String {
 
 /// The Telemetry API envelope around one record.
 pub(super) fn envelope(kind: &str, record: Value) -> String {
-    json::to_string(&obj(vec![
-        ("time", s(&iso(now_ms()))),
-        ("type", s(kind)),
-        ("record", record),
-    ]))
+    json::to_string(&obj(vec![("time", s(&iso(now_ms()))), ("type", s(kind)), ("record", record)]))
 }
 
 /// The subscription type an event belongs to.
@@ -106,11 +99,7 @@ pub(super) fn is_uuid(text: &str) -> bool {
 /// The `tracing` object of events for an invoke that carried a trace header.
 pub(super) fn tracing(header: Option<&str>, span_id: Option<&str>) -> Value {
     match header {
-        Some(value) => obj(vec![
-            ("spanId", opt_s(span_id)),
-            ("type", s("X-Amzn-Trace-Id")),
-            ("value", s(value)),
-        ]),
+        Some(value) => obj(vec![("spanId", opt_s(span_id)), ("type", s("X-Amzn-Trace-Id")), ("value", s(value))]),
         None => Value::Null,
     }
 }
@@ -153,11 +142,25 @@ impl Status {
 }
 
 /// `platform.runtimeDone` with the two response spans of schema 2022-12-13.
-pub(super) fn runtime_done(request_id: &str, st: &Status, started: Instant, responded: Instant, trace: &Value) -> Value {
+pub(super) fn runtime_done(
+    request_id: &str,
+    st: &Status,
+    started: Instant,
+    responded: Instant,
+    trace: &Value,
+) -> Value {
     let latency = responded.saturating_duration_since(started);
     let spans = vec![
-        obj(vec![("name", s("responseLatency")), ("start", s(&iso(epoch_ms_at(started)))), ("durationMs", ms(latency))]),
-        obj(vec![("name", s("responseDuration")), ("start", s(&iso(epoch_ms_at(responded)))), ("durationMs", ms(Duration::ZERO))]),
+        obj(vec![
+            ("name", s("responseLatency")),
+            ("start", s(&iso(epoch_ms_at(started)))),
+            ("durationMs", ms(latency)),
+        ]),
+        obj(vec![
+            ("name", s("responseDuration")),
+            ("start", s(&iso(epoch_ms_at(responded)))),
+            ("durationMs", ms(Duration::ZERO)),
+        ]),
     ];
     obj(vec![
         ("requestId", s(request_id)),
@@ -175,25 +178,29 @@ pub(super) struct ReportMetrics {
     pub memory_mb: u32,
     pub max_memory_used_mb: u64,
     pub init_duration: Option<Duration>,
+    /// LMI: `durationMs` only.
+    pub reduced: bool,
 }
 
 /// `platform.report`; billed duration is the duration rounded up to 1 ms.
 pub(super) fn report(request_id: &str, st: &Status, m: &ReportMetrics, trace: &Value) -> Value {
     let billed = m.duration.as_micros().div_ceil(1000) as u64;
+    let metrics = if m.reduced {
+        obj(vec![("durationMs", ms(m.duration))])
+    } else {
+        obj(vec![
+            ("durationMs", ms(m.duration)),
+            ("billedDurationMs", u(billed.max(1))),
+            ("memorySizeMB", u(u64::from(m.memory_mb))),
+            ("maxMemoryUsedMB", u(m.max_memory_used_mb)),
+            ("initDurationMs", m.init_duration.map_or(Value::Null, ms)),
+        ])
+    };
     obj(vec![
         ("requestId", s(request_id)),
         ("status", s(st.status)),
         ("errorType", opt_s(st.error_type.as_deref())),
-        (
-            "metrics",
-            obj(vec![
-                ("durationMs", ms(m.duration)),
-                ("billedDurationMs", u(billed.max(1))),
-                ("memorySizeMB", u(u64::from(m.memory_mb))),
-                ("maxMemoryUsedMB", u(m.max_memory_used_mb)),
-                ("initDurationMs", m.init_duration.map_or(Value::Null, ms)),
-            ]),
-        ),
+        ("metrics", metrics),
         ("tracing", trace.clone()),
     ])
 }
@@ -244,9 +251,18 @@ mod tests {
             shutdown_event(7, "spindown"),
             r#"{"deadlineMs":7,"eventType":"SHUTDOWN","shutdownReason":"spindown"}"#
         );
-        let m = ReportMetrics { duration: Duration::from_micros(2_599_400), memory_mb: 128, max_memory_used_mb: 50, init_duration: None };
+        let m = ReportMetrics {
+            duration: Duration::from_micros(2_599_400),
+            memory_mb: 128,
+            max_memory_used_mb: 50,
+            init_duration: None,
+            reduced: false,
+        };
         let text = json::to_string(&report("r", &Status::success(), &m, &Value::Null));
         assert!(text.contains(r#""billedDurationMs":2600"#), "{text}");
         assert!(!text.contains("initDurationMs") && !text.contains("errorType"), "{text}");
+        let lmi = ReportMetrics { reduced: true, ..m };
+        let text = json::to_string(&report("r", &Status::success(), &lmi, &Value::Null));
+        assert!(text.contains(r#""metrics":{"durationMs":2599.4}"#), "{text}");
     }
 }

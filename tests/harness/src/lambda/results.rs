@@ -13,9 +13,14 @@ pub enum SimError {
     Timeout(String),
     /// `Extension.Crash`: an extension process exited during Init (before
     /// registering or before its first `next`) or mid-invoke.
-    ExtensionCrash { name: String, exit_code: Option<i32> },
+    ExtensionCrash {
+        name: String,
+        exit_code: Option<i32>,
+    },
     /// Init failed with this fatal error type (e.g. `Extension.InitError`).
-    InitFailed { error_type: String },
+    InitFailed {
+        error_type: String,
+    },
     /// `shutdown` already ran: this environment is gone.
     ShutDown,
     /// The test asked for something out of order (e.g. invoke during Init).
@@ -122,9 +127,7 @@ impl ShutdownResult {
 
     /// Every process exited 0 on its own (`Exited` in RIE terms).
     pub fn all_exited_cleanly(&self) -> bool {
-        self.extensions
-            .iter()
-            .all(|e| !e.killed && e.exit_code == Some(0))
+        self.extensions.iter().all(|e| !e.killed && e.exit_code == Some(0))
     }
 }
 

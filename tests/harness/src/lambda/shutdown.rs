@@ -60,7 +60,8 @@ fn queue_shutdown(st: &mut State, body: &str) {
     let mut told = Vec::new();
     for ext in st.extensions.iter_mut() {
         if ext.wants("SHUTDOWN") && ext.errored.is_none() {
-            ext.pending = Some(EventMsg { body: body.to_string(), content_type: "text/plain; charset=utf-8", event_id: None });
+            ext.pending =
+                Some(EventMsg { body: body.to_string(), content_type: "text/plain; charset=utf-8", event_id: None });
             told.extend(ext.proc_id);
         }
     }

@@ -33,9 +33,7 @@ pub(super) fn proc_state(pid: u32) -> Option<char> {
 pub(super) fn wait_stopped(pids: &[u32], timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
-        let all = pids
-            .iter()
-            .all(|&p| matches!(proc_state(p), None | Some('T') | Some('t') | Some('Z') | Some('X')));
+        let all = pids.iter().all(|&p| matches!(proc_state(p), None | Some('T') | Some('t') | Some('Z') | Some('X')));
         if all || Instant::now() >= deadline {
             return all;
         }

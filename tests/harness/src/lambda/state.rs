@@ -124,8 +124,8 @@ pub(super) struct State {
     pub extensions: Vec<Ext>,
     pub procs: Vec<Proc>,
     pub subs: Vec<Sub>,
-    /// Init-phase platform events, replayed to later subscribers.
-    pub init_log: Vec<String>,
+    /// Init-phase platform events (category, JSON), replayed to later subscribers.
+    pub init_log: Vec<(&'static str, String)>,
     pub frozen: bool,
     pub current_request: Option<String>,
     pub output: Vec<String>,
@@ -180,11 +180,7 @@ impl State {
 
     /// Process groups of live extension processes.
     pub fn live_pids(&self) -> Vec<u32> {
-        self.procs
-            .iter()
-            .filter(|p| p.exit.is_none())
-            .map(|p| p.pid)
-            .collect()
+        self.procs.iter().filter(|p| p.exit.is_none()).map(|p| p.pid).collect()
     }
 
     /// The first process of this generation that has exited.
@@ -202,11 +198,7 @@ pub(super) struct Shared {
 
 impl Shared {
     pub fn new(config: SimConfig) -> Shared {
-        Shared {
-            state: Mutex::new(State::new()),
-            cv: Condvar::new(),
-            config,
-        }
+        Shared { state: Mutex::new(State::new()), cv: Condvar::new(), config }
     }
 
     /// A poisoned lock still guards consistent data here (every mutation is
@@ -217,10 +209,7 @@ impl Shared {
 
     /// Sleeps until notified, `deadline`, or one wait slice, whichever is first.
     pub fn wait<'a>(&self, guard: MutexGuard<'a, State>, deadline: Instant) -> MutexGuard<'a, State> {
-        let left = deadline
-            .saturating_duration_since(Instant::now())
-            .min(WAIT_SLICE)
-            .max(Duration::from_millis(1));
+        let left = deadline.saturating_duration_since(Instant::now()).min(WAIT_SLICE).max(Duration::from_millis(1));
         match self.cv.wait_timeout(guard, left) {
             Ok((g, _)) => g,
             Err(e) => e.into_inner().0,

@@ -7,7 +7,7 @@
 use super::config::TelemetryMode;
 use super::delivery;
 use super::extensions_api::{check_identifier, error};
-use super::records::{error_body, s, strs, obj};
+use super::records::{error_body, obj, s, strs};
 use super::state::{Phase, Shared, Sub, Target};
 use crate::http::{Request, Response};
 use miniserde::json::{self, Value};
@@ -31,6 +31,17 @@ pub(super) struct SubSpec {
 }
 
 const SCHEMAS: [&str; 3] = ["2022-07-01", "2022-12-13", "2025-01-29"];
+const LMI_SCHEMA: &str = "2025-01-29";
+
+/// Which `schemaVersion` values a subscribe may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Schemas {
+    All,
+    /// `Reject2025Schema`: 2025-01-29 gets 400 (to test the fallback).
+    No2025,
+    /// LMI: 2025-01-29 is required.
+    Only2025,
+}
 const TYPES: [&str; 3] = ["platform", "function", "extension"];
 
 pub(super) fn handle(shared: &Arc<Shared>, req: &Request) -> Response {
@@ -50,7 +61,14 @@ pub(super) fn handle(shared: &Arc<Shared>, req: &Request) -> Response {
     if st.phase != Phase::Init {
         return error(403, "Telemetry.SubscriptionClosed", "Telemetry API subscription is closed");
     }
-    let spec = match validate(&req.body, mode == TelemetryMode::Reject2025Schema) {
+    let policy = if shared.config.lmi {
+        Schemas::Only2025
+    } else if mode == TelemetryMode::Reject2025Schema {
+        Schemas::No2025
+    } else {
+        Schemas::All
+    };
+    let spec = match validate(&req.body, policy) {
         Ok(spec) => spec,
         Err(message) => return error(400, "ValidationError", &message),
     };
@@ -62,8 +80,10 @@ pub(super) fn handle(shared: &Arc<Shared>, req: &Request) -> Response {
     let id = st.fresh_id();
     let mut sub = new_sub(id, &ext_id, &name, spec);
     if shared.config.replay_init_events {
-        for text in &st.init_log {
-            delivery::push(&mut sub, text, shared.config.telemetry_buffer_events);
+        for (category, text) in &st.init_log {
+            if sub.types.iter().any(|t| t == category) {
+                delivery::push(&mut sub, text, shared.config.telemetry_buffer_events);
+            }
         }
     }
     let types = sub.types.clone();
@@ -77,7 +97,7 @@ pub(super) fn handle(shared: &Arc<Shared>, req: &Request) -> Response {
     Response::json(200, "\"OK\"")
 }
 
-fn new_sub(id: u64, ext_id: &str, name: &str, spec: SubSpec) -> Sub {
+pub(super) fn new_sub(id: u64, ext_id: &str, name: &str, spec: SubSpec) -> Sub {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, spec.port));
     let target = match spec.path {
         Some(path) => Target::Http { addr, path },
@@ -125,7 +145,7 @@ fn int(v: &Value) -> Option<u64> {
 }
 
 /// Checks a subscribe body; `Err` carries every problem joined by `; `.
-pub(super) fn validate(body: &[u8], reject_2025: bool) -> Result<SubSpec, String> {
+pub(super) fn validate(body: &[u8], schemas: Schemas) -> Result<SubSpec, String> {
     let text = std::str::from_utf8(body).map_err(|_| "body is not UTF-8".to_string())?;
     let root: Value = json::from_str(text).map_err(|_| "body is not valid JSON".to_string())?;
     if !matches!(root, Value::Object(_)) {
@@ -133,8 +153,12 @@ pub(super) fn validate(body: &[u8], reject_2025: bool) -> Result<SubSpec, String
     }
     let mut problems = Vec::new();
     let schema = match field(&root, "schemaVersion") {
-        Some(Value::String(v)) if reject_2025 && v == "2025-01-29" => {
+        Some(Value::String(v)) if schemas == Schemas::No2025 && v == LMI_SCHEMA => {
             problems.push(format!("schemaVersion {v} is not supported"));
+            String::new()
+        }
+        Some(Value::String(v)) if schemas == Schemas::Only2025 && v != LMI_SCHEMA => {
+            problems.push(format!("schema validation error: schemaVersion must be {LMI_SCHEMA}"));
             String::new()
         }
         Some(Value::String(v)) if SCHEMAS.contains(&v.as_str()) => v.clone(),
@@ -178,7 +202,11 @@ fn validate_types(v: Option<&Value>, problems: &mut Vec<String>) -> Vec<String> 
 }
 
 fn validate_buffering(v: Option<&Value>, problems: &mut Vec<String>) -> (u64, u64, u64) {
-    let limits = [("maxItems", 10_000, 1_000, 10_000), ("maxBytes", 262_144, 262_144, 1_048_576), ("timeoutMs", 1_000, 25, 30_000)];
+    let limits = [
+        ("maxItems", 10_000, 1_000, 10_000),
+        ("maxBytes", 262_144, 262_144, 1_048_576),
+        ("timeoutMs", 1_000, 25, 30_000),
+    ];
     let mut out = [0u64; 3];
     for (slot, (key, default, min, max)) in out.iter_mut().zip(limits) {
         *slot = match v.and_then(|b| field(b, key)) {
