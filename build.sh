@@ -4,6 +4,8 @@
 #   ./build.sh test    install what the tests need, then run the whole test suite
 #   ./build.sh bench   measure cold start, overhead, memory, CPU and throughput
 #   ./build.sh lint    rustfmt and clippy, as CI runs them
+#   ./build.sh release static x86_64/arm64 binaries and Lambda layer zips in target/dist
+#                      (--check-reproducible: build twice and compare the checksums)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -27,6 +29,216 @@ install_test_deps() {
     fi
 }
 
+# moto (a local AWS API emulator, pinned) in a venv under target/, created once. The tests find
+# it through NR_TEST_MOTO_VENV and fail, naming this function, when it is missing.
+MOTO_VERSION=5.2.5
+moto_venv() {
+    local venv=target/moto-venv
+    if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
+        say "installing moto[server]==$MOTO_VERSION into $venv"
+        rm -rf "$venv"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q "moto[server]==$MOTO_VERSION"
+    fi
+    NR_TEST_MOTO_VENV="$PWD/$venv"
+    export NR_TEST_MOTO_VENV
+}
+
+# ---- release artifacts -------------------------------------------------------------------------
+# Users run the binary on Amazon Linux 2 (glibc 2.26), AL2023 and any container image, so it is
+# linked statically against musl: nothing is taken from the host at exec time.
+# Rust target : Lambda's architecture name (used in file names and --compatible-architectures).
+RELEASE_TARGETS="x86_64-unknown-linux-musl:x86_64 aarch64-unknown-linux-musl:arm64"
+RELEASE_BIN=newrelic-lambda-extension
+# Size budget of each stripped binary, bytes (issue 6: at most 1.8 MB). Measured 2026-11-27 at
+# 0.1.0: x86_64 1,724,496, arm64 1,577,112 (see release_env for what each flag saves).
+RELEASE_MAX_BYTES=1800000
+RELEASE_DIST=target/dist
+
+release_version() {
+    local id; id=$(cargo pkgid --locked -p "$RELEASE_BIN")
+    echo "${id##*@}"
+}
+
+release_deps() {
+    local installed; installed=$(rustup target list --installed)
+    for pair in $RELEASE_TARGETS; do
+        grep -qx "${pair%%:*}" <<<"$installed" || rustup target add "${pair%%:*}"
+    done
+    # ring compiles C and assembly for its target: musl-gcc for x86_64, the Debian aarch64 cross
+    # compiler (also our linker) for arm64. Rust's musl targets bring their own libc and crt files.
+    install_test_deps musl-tools gcc-aarch64-linux-gnu zip file
+    command -v python3 >/dev/null || install_test_deps python3
+}
+
+# Compilers, linkers and flags for both targets, and the timestamp the zips carry. What makes
+# two builds of the same commit byte-identical, wherever the checkout and the target dir live:
+#   --remap-path-prefix   source paths (panic locations) of the checkout and of the crates in
+#                         CARGO_HOME become /build and /cargo; the toolchain's are /rustc/<hash>
+#   --build-id=none       no note derived from the link inputs' paths
+#   LTO, codegen-units=1  (Cargo.toml) a single, deterministic code generation unit
+#   SOURCE_DATE_EPOCH     the last commit's time: every zip entry's mtime
+# and, for the size budget (x86_64 before: 1,979,032 bytes):
+#   relocation-model=static   non-PIE like the aarch64 target already is: no .rela.dyn (-66 KB)
+#   no .eh_frame              panic = "abort" never unwinds; the unwind tables std brings are
+#                             dead weight (-188 KB). RUST_BACKTRACE then prints no frames.
+release_env() {
+    export CC_x86_64_unknown_linux_musl=musl-gcc
+    export CC_aarch64_unknown_linux_musl=aarch64-linux-gnu-gcc
+    export AR_aarch64_unknown_linux_musl=aarch64-linux-gnu-ar
+    export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=aarch64-linux-gnu-gcc
+    SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 315532800)}
+    export SOURCE_DATE_EPOCH
+    # crtbegin/crtend keep their own .eh_frame: crtbegin.o refers to it.
+    mkdir -p target/release-link
+    local script="$PWD/target/release-link/no-eh-frame.ld"
+    echo 'SECTIONS { /DISCARD/ : { EXCLUDE_FILE(*crtbegin.o *crtend.o) *(.eh_frame) } } INSERT AFTER .text;' \
+        >"$script"
+    local flags=(
+        "--remap-path-prefix=$PWD=/build"
+        "--remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo"
+        -Crelocation-model=static
+        -Clink-arg=-Wl,--build-id=none
+        "-Clink-arg=-Wl,-T,$script"
+        -Clink-arg=-Wl,--no-eh-frame-hdr
+    )
+    # The encoded form survives spaces in paths and, with --target, reaches only the target
+    # crates (never build scripts); an outer RUSTFLAGS would silently replace it, so drop that.
+    unset RUSTFLAGS
+    local IFS=$'\x1f'
+    export CARGO_ENCODED_RUSTFLAGS="${flags[*]}"
+}
+
+# Builds both targets into target dir $1.
+release_build() {
+    local args=()
+    for pair in $RELEASE_TARGETS; do args+=(--target "${pair%%:*}"); done
+    CARGO_TARGET_DIR="$1" cargo build --release --locked -p "$RELEASE_BIN" "${args[@]}"
+}
+
+# Fails unless $1 is a static, stripped ELF for architecture $2 (file(1)'s name) within budget.
+release_check_binary() {
+    local bin=$1 machine=$2 what size
+    what=$(file -b "$bin")
+    case "$what" in
+        *"$machine"*"statically linked"*", stripped"*) ;;
+        *) echo "$bin is not a static, stripped $machine executable: $what" >&2; return 1 ;;
+    esac
+    size=$(stat -c %s "$bin")
+    printf '    %-8s %9d bytes (budget %d)\n' "${bin##*-}" "$size" "$RELEASE_MAX_BYTES"
+    if [ "$size" -gt "$RELEASE_MAX_BYTES" ]; then
+        echo "$bin is $size bytes, over the $RELEASE_MAX_BYTES-byte budget" >&2
+        return 1
+    fi
+}
+
+# Crates compiled into the binaries (normal dependencies reachable from ours on the release
+# targets; build scripts and proc macros run only at build time), from cargo metadata. Its
+# resolve also lists optional dependencies named only by a weak `dep?/feature` (cargo #10801),
+# so an optional edge counts only when an enabled feature turns it on; `cargo tree`, which
+# resolves features exactly as the release build does, must then agree, or nothing is written.
+release_licenses() {
+    local triples=() pair
+    for pair in $RELEASE_TARGETS; do triples+=("${pair%%:*}"); done
+    python3 - "$RELEASE_BIN" "$1" "${triples[@]}" <<'EOF'
+import json, subprocess, sys
+root_name, version, triples = sys.argv[1], sys.argv[2], sys.argv[3:]
+cargo = lambda *a: subprocess.run(["cargo", *a, "--locked"], check=True, capture_output=True, text=True).stdout
+norm = lambda n: n.replace("-", "_")
+def turned_on(pkg, enabled, dep):
+    opt = [d for d in pkg["dependencies"] if d["optional"] and norm(d.get("rename") or d["name"]) == dep]
+    if not opt: return True
+    n = opt[0].get("rename") or opt[0]["name"]
+    return any(v in (n, "dep:" + n) or v.startswith(n + "/")
+               for f in enabled for v in pkg["features"].get(f, [f]))
+crates = {}
+for triple in triples:
+    meta = json.loads(cargo("metadata", "--format-version", "1", "--filter-platform", triple))
+    pkgs = {p["id"]: p for p in meta["packages"]}
+    nodes = {n["id"]: n for n in meta["resolve"]["nodes"]}
+    members = set(meta["workspace_members"])
+    macro = lambda p: any("proc-macro" in t["kind"] for t in p["targets"])
+    todo, seen = [i for i in members if pkgs[i]["name"] == root_name], set()
+    while todo:
+        i = todo.pop()
+        if i in seen: continue
+        seen.add(i)
+        todo += [d["pkg"] for d in nodes[i]["deps"] if not macro(pkgs[d["pkg"]])
+                 and any(k["kind"] is None for k in d["dep_kinds"])
+                 and turned_on(pkgs[i], nodes[i]["features"], d["name"])]
+    found = {(pkgs[i]["name"], pkgs[i]["version"]) for i in seen - members}
+    tree = cargo("tree", "-p", root_name, "--target", triple, "-e", "normal,no-proc-macro",
+                 "--prefix", "none", "-f", "{p}").split("\n")
+    expect = {(l.split()[0], l.split()[1][1:]) for l in tree if l.strip() and "(/" not in l}
+    if found != expect:
+        sys.exit(f"cargo metadata and cargo tree disagree for {triple}: {sorted(found ^ expect)}")
+    crates.update({(pkgs[i]["name"], pkgs[i]["version"]): pkgs[i] for i in seen - members})
+print(f"Third-party software in {root_name} {version} ({', '.join(triples)}).")
+print("Generated by ./build.sh release from cargo metadata; do not edit.\n")
+print("Statically linked from the Rust toolchain: the Rust standard library (MIT OR Apache-2.0),")
+print("musl libc (MIT), LLVM libunwind (Apache-2.0 WITH LLVM-exception).\n")
+print(f"Crates ({len(crates)}):\n")
+for (name, ver), p in sorted(crates.items()):
+    print(f"{name} {ver}\n    license:    {p['license'] or 'see ' + (p['license_file'] or 'package')}"
+          f"\n    repository: {p['repository'] or ''}")
+EOF
+}
+
+# Zips, bare binaries, the license list and SHA256SUMS of target dir $1 into $2.
+release_package() {
+    local target_dir=$1 dist=$2 version pair triple arch machine stage
+    version=$(release_version)
+    rm -rf "$dist" && mkdir -p "$dist" && dist=$(cd "$dist" && pwd)
+    for pair in $RELEASE_TARGETS; do
+        triple=${pair%%:*} arch=${pair##*:}
+        machine=$([ "$arch" = arm64 ] && echo "ARM aarch64" || echo "x86-64")
+        install -m 0755 "$target_dir/$triple/release/$RELEASE_BIN" "$dist/$RELEASE_BIN-$version-$arch"
+        release_check_binary "$dist/$RELEASE_BIN-$version-$arch" "$machine"
+        # The layer layout Lambda expects: /opt/extensions/<name>, name = registered name.
+        stage=$(mktemp -d)
+        mkdir "$stage/extensions"
+        install -m 0755 "$dist/$RELEASE_BIN-$version-$arch" "$stage/extensions/$RELEASE_BIN"
+        touch -d "@$SOURCE_DATE_EPOCH" "$stage/extensions/$RELEASE_BIN"
+        # -X: no uid/gid or extra timestamps; -D: no directory entries; zip writes DOS local time.
+        (cd "$stage" && TZ=UTC zip -q -X -D -9 "$dist/$RELEASE_BIN-$version-$arch.zip" "extensions/$RELEASE_BIN")
+        rm -rf "$stage"
+    done
+    release_licenses "$version" >"$dist/THIRD-PARTY-LICENSES.txt"
+    (cd "$dist" && LC_ALL=C sha256sum -- $(LC_ALL=C ls | grep -vx SHA256SUMS) >SHA256SUMS)
+}
+
+# Builds twice (the second time in another target dir) and compares the checksums.
+release_check_reproducible() {
+    local other=target/release-repro
+    say "second build in $other, to compare"
+    release_build "$other"
+    release_package "$other" "$other/dist" >/dev/null
+    if ! diff -u "$RELEASE_DIST/SHA256SUMS" "$other/dist/SHA256SUMS"; then
+        echo "the release is not reproducible: see the differing checksums above" >&2
+        return 1
+    fi
+    say "reproducible: both builds have the same SHA256SUMS"
+}
+
+release() {
+    release_deps
+    release_env
+    say "building the release binaries ($(rustc -V))"
+    release_build target
+    say "packaging into $RELEASE_DIST (SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH)"
+    release_package target "$RELEASE_DIST"
+    (cd "$RELEASE_DIST" && ls -l)
+    if [ "${1:-}" = --check-reproducible ]; then release_check_reproducible; fi
+}
+
+# The release binaries, run where users run them (tests/release.rs); needs `release` first.
+release_tests() {
+    release
+    install_test_deps qemu-user unzip
+    say "testing the release artifacts"
+    NR_RELEASE_DIR="$PWD/$RELEASE_DIST" cargo test --locked --features release-tests --test release
+}
+
 case "${1:-help}" in
     demo)
         need_rust
@@ -37,6 +249,11 @@ case "${1:-help}" in
         ;;
     test)
         need_rust
+        # License key and proxy tests (tests/it/license.rs, tests/it/proxy.rs): an HTTP CONNECT
+        # proxy, a SOCKS5 proxy, a TLS front for the collector, openssl for a private CA, and
+        # moto (AWS Secrets Manager / SSM emulator) in a venv.
+        install_test_deps tinyproxy-bin microsocks socat openssl python3-venv
+        moto_venv
         say "building"
         cargo build --locked --workspace --all-targets
         say "running the test suite"
@@ -50,13 +267,18 @@ case "${1:-help}" in
         exec target/release/bench --extension target/release/newrelic-lambda-extension \
             --floor target/release/floor-extension "$@"
         ;;
+    release)
+        need_rust
+        shift
+        release "$@"
+        ;;
     lint)
         need_rust
         cargo fmt --all --check
         cargo clippy --locked --workspace --all-targets -- -D warnings
         ;;
     *)
-        sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
         [ "${1:-help}" = help ] || exit 2
         ;;
 esac

@@ -1,8 +1,8 @@
 //! The agent FIFO: creation (the one place that needs `unsafe`) and the reader thread, which
-//! turns every read-to-EOF into one `Event::AgentPayload` per payload. It never parses
+//! turns the byte stream into one `Event::AgentPayload` per top-level JSON value. It never parses
 //! beyond what `payload` does, never drops bytes it read, and never holds the process up:
 //! the thread is detached and ends when the channel closes or the FIFO disappears.
-// FFI to libc::mkfifo, which std does not offer.
+// FFI to libc::mkfifo and libc::poll, which std does not offer.
 #![allow(unsafe_code)]
 
 use std::ffi::CString;
@@ -22,6 +22,11 @@ use crate::{payload, timefmt};
 /// nothing deliverable and bounds memory on a 128 MB function. Beyond it, what was read is
 /// forwarded and reading goes on in further chunks of this size.
 pub const MAX_READ_BYTES: u64 = 16 << 20;
+
+/// How long an unfinished tail (a write that is not whole JSON) waits for more bytes before it
+/// is forwarded as it is. A real payload arrives in one `write`, so its bytes are all in the
+/// pipe together; only broken writes wait this long.
+const TAIL_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// Failed opens in a row before the reader gives up (the FIFO was removed or replaced).
 const OPEN_ATTEMPTS: u32 = 5;
@@ -51,8 +56,8 @@ pub fn remove(path: &Path) {
     let _ = fs::remove_file(path);
 }
 
-/// Starts the named reader thread: open, read to EOF, split, send one `Event::AgentPayload`
-/// per payload, repeat. It never keeps the process alive (the process exits around it).
+/// Starts the named reader thread. It never keeps the process alive (the process exits
+/// around it).
 pub fn spawn_reader(
     path: PathBuf,
     tx: crossbeam_channel::Sender<Event>,
@@ -65,13 +70,14 @@ struct Disconnected;
 
 fn read_loop(path: &Path, tx: &crossbeam_channel::Sender<Event>) {
     let mut failures = 0;
-    let mut buf = Vec::new();
     loop {
         match open_fifo(path) {
             Ok(file) => {
-                failures = 0;
-                if drain(file, &mut buf, MAX_READ_BYTES, tx).is_err() {
-                    return;
+                if let Err(e) = stream(file, tx) {
+                    match e {
+                        StreamEnd::Disconnected => return,
+                        StreamEnd::Io(e) => crate::warn!("agent pipe read failed: {e}"),
+                    }
                 }
             }
             Err(e) => {
@@ -86,53 +92,83 @@ fn read_loop(path: &Path, tx: &crossbeam_channel::Sender<Event>) {
     }
 }
 
-/// Opens for reading (blocks until a writer opens). Anything but a FIFO is refused: a regular
-/// file would be read again and again, forwarding the same bytes forever.
+/// Opens the FIFO for reading *and* writing, so the pipe always has a reader and a writer:
+/// the open never blocks, reads never see EOF, and the kernel never frees the pipe buffer.
+/// Reopening after every EOF (what the agents' protocol suggests) loses any payload written
+/// between the EOF and the close: the last reader's close discards it. Anything but a FIFO is
+/// refused: a regular file would be read again and again.
 fn open_fifo(path: &Path) -> io::Result<File> {
-    let file = File::open(path)?;
+    let file = fs::OpenOptions::new().read(true).write(true).open(path)?;
     if !file.metadata()?.file_type().is_fifo() {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a FIFO"));
     }
     Ok(file)
 }
 
-/// Reads one open to EOF, forwarding every `cap` bytes ([`MAX_READ_BYTES`]) and at the end.
-fn drain(
-    mut file: File,
-    buf: &mut Vec<u8>,
-    cap: u64,
-    tx: &crossbeam_channel::Sender<Event>,
-) -> Result<(), Disconnected> {
+enum StreamEnd {
+    Disconnected,
+    Io(io::Error),
+}
+
+/// Reads the byte stream, forwarding every complete top-level JSON value as soon as it is
+/// whole. An unfinished tail is kept until more bytes come; if none come within
+/// [`TAIL_TIMEOUT`] (a truncated or non-JSON write), it is forwarded as it is.
+fn stream(mut file: File, tx: &crossbeam_channel::Sender<Event>) -> Result<(), StreamEnd> {
+    let mut pending: Vec<u8> = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
     loop {
-        buf.clear();
-        let result = (&mut file).take(cap).read_to_end(buf);
-        let full = buf.len() as u64 >= cap;
-        forward(buf, tx)?;
-        if let Err(e) = &result {
-            crate::warn!("agent pipe read failed: {e}");
+        if !pending.is_empty() && !readable_within(&file, TAIL_TIMEOUT) {
+            forward(&pending, tx).map_err(|_| StreamEnd::Disconnected)?;
+            pending = Vec::new();
+            continue;
         }
-        if result.is_err() || !full {
-            break;
+        let n = match file.read(&mut chunk) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(StreamEnd::Io(e)),
+        };
+        pending.extend_from_slice(chunk.get(..n).unwrap_or_default());
+        let consumed = {
+            let (pieces, consumed) = payload::split_complete(&pending);
+            for piece in pieces {
+                send(piece, tx).map_err(|_| StreamEnd::Disconnected)?;
+            }
+            consumed
+        };
+        pending.drain(..consumed);
+        if pending.len() as u64 >= MAX_READ_BYTES {
+            forward(&pending, tx).map_err(|_| StreamEnd::Disconnected)?;
+            pending = Vec::new();
         }
     }
-    // Don't keep a huge buffer for the life of the process after one huge payload.
-    if buf.capacity() > 1 << 20 {
-        *buf = Vec::new();
+}
+
+/// Waits until `file` has bytes to read, at most `timeout`.
+fn readable_within(file: &File, timeout: Duration) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut fds = libc::pollfd { fd: file.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `fds` is one valid pollfd that outlives the call; nfds is 1.
+    let ready = unsafe { libc::poll(&mut fds, 1, millis) };
+    ready > 0
+}
+
+/// One event per payload in `bytes`; whitespace-only input sends nothing.
+fn forward(bytes: &[u8], tx: &crossbeam_channel::Sender<Event>) -> Result<(), Disconnected> {
+    for piece in payload::split(bytes) {
+        send(piece, tx)?;
     }
     Ok(())
 }
 
-/// One event per payload in `bytes`; empty and whitespace-only reads send nothing.
-fn forward(bytes: &[u8], tx: &crossbeam_channel::Sender<Event>) -> Result<(), Disconnected> {
-    for piece in payload::split(bytes) {
-        let event = AgentPayload {
-            text: String::from_utf8_lossy(piece).into_owned(),
-            info: payload::inspect(piece),
-            received_ms: timefmt::now_ms(),
-        };
-        tx.send(Event::AgentPayload(event)).map_err(|_| Disconnected)?;
-    }
-    Ok(())
+fn send(piece: &[u8], tx: &crossbeam_channel::Sender<Event>) -> Result<(), Disconnected> {
+    let event = AgentPayload {
+        text: String::from_utf8_lossy(piece).into_owned(),
+        info: payload::inspect(piece),
+        received_ms: timefmt::now_ms(),
+    };
+    tx.send(Event::AgentPayload(event)).map_err(|_| Disconnected)
 }
 
 #[cfg(test)]
@@ -238,25 +274,49 @@ mod tests {
     }
 
     #[test]
-    fn beyond_the_cap_everything_read_is_still_forwarded() {
-        let dir = TempDir::new("cap");
-        let path = dir.0.join("big");
-        let written = [FIRST, SECOND].concat();
-        fs::write(&path, &written).unwrap();
+    fn back_to_back_writers_lose_nothing() {
+        // Each write is its own open/write/close, as fast as possible: with a reader that
+        // reopened after every EOF, writes landing between its EOF and its close were lost.
+        let dir = TempDir::new("back-to-back");
+        let fifo = dir.0.join("newrelic-telemetry");
+        create(&fifo).unwrap();
         let (tx, rx) = crossbeam_channel::unbounded();
-        let mut buf = Vec::new();
-        assert!(drain(File::open(&path).unwrap(), &mut buf, 1000, &tx).is_ok());
-        drop(tx);
-        let texts: Vec<String> = rx
-            .iter()
-            .map(|event| match event {
-                Event::AgentPayload(p) => p.text,
-                other => panic!("unexpected {other:?}"),
-            })
-            .collect();
-        // Cut every 1000 bytes: no payload survives whole, but no byte is lost.
-        assert!(texts.len() >= written.len() / 1000);
-        assert_eq!(texts.concat().as_bytes(), &written[..]);
+        spawn_reader(fifo.clone(), tx).unwrap();
+        for _ in 0..300 {
+            write_once(&fifo, FIRST);
+        }
+        for n in 0..300 {
+            assert_eq!(next_payload(&rx).text.as_bytes(), FIRST, "payload {n}");
+        }
+    }
+
+    #[test]
+    fn an_unfinished_write_is_forwarded_as_is_and_the_next_payload_survives() {
+        let dir = TempDir::new("truncated");
+        let fifo = dir.0.join("newrelic-telemetry");
+        create(&fifo).unwrap();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        spawn_reader(fifo.clone(), tx).unwrap();
+        write_once(&fifo, b"plain text from a confused agent");
+        assert_eq!(next_payload(&rx).text, "plain text from a confused agent");
+        let cut = &FIRST[..FIRST.len() / 2];
+        write_once(&fifo, &[cut, SECOND].concat());
+        assert_eq!(next_payload(&rx).text.as_bytes(), cut);
+        assert_eq!(next_payload(&rx).text.as_bytes(), SECOND);
+    }
+
+    #[test]
+    fn a_payload_in_two_writes_arrives_whole() {
+        let dir = TempDir::new("two-writes");
+        let fifo = dir.0.join("newrelic-telemetry");
+        create(&fifo).unwrap();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        spawn_reader(fifo.clone(), tx).unwrap();
+        let mut writer = fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+        let (a, b) = FIRST.split_at(100);
+        writer.write_all(a).unwrap();
+        writer.write_all(b).unwrap();
+        assert_eq!(next_payload(&rx).text.as_bytes(), FIRST);
     }
 
     #[test]

@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use ureq::config::ConfigBuilder;
-use ureq::typestate::AgentScope;
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
+use ureq::typestate::AgentScope;
 
 use crate::config::{Config, SSL_CERT_FILE};
 
@@ -76,7 +76,9 @@ impl Network {
         };
         match self.extra_cas {
             0 => format!("New Relic and AWS traffic: {proxy}, built-in root certificates"),
-            n => format!("New Relic and AWS traffic: {proxy}, built-in root certificates plus {n} from {SSL_CERT_FILE}"),
+            n => {
+                format!("New Relic and AWS traffic: {proxy}, built-in root certificates plus {n} from {SSL_CERT_FILE}")
+            }
         }
     }
 

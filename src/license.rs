@@ -64,7 +64,10 @@ pub enum Failure {
     NoSecretString,
     /// An empty (or whitespace) parameter value.
     Empty,
-    Aws { region: String, error: AwsError },
+    Aws {
+        region: String,
+        error: AwsError,
+    },
 }
 
 /// Why no key was found.
@@ -158,7 +161,11 @@ pub trait Fetch {
 }
 
 /// The key from the sources the configuration names (or the default ones), in order.
-pub fn resolve_with(config: &Config, fetch: &impl Fetch, deadline: Instant) -> Result<(LicenseKey, Source), LicenseError> {
+pub fn resolve_with(
+    config: &Config,
+    fetch: &impl Fetch,
+    deadline: Instant,
+) -> Result<(LicenseKey, Source), LicenseError> {
     if let Some(key) = &config.license_key {
         return Ok((key.clone(), Source::Env));
     }
@@ -246,12 +253,15 @@ impl Fetch for AwsFetch<'_> {
         let specific = c.aws_endpoint_secrets_manager.as_deref();
         let url = client::endpoint(Service::SecretsManager, region, specific, c.aws_endpoint_url.as_deref());
         let region_owned = region.to_string();
-        self.client.secret_string(&url, region, id, deadline).map_err(|error| Failure::Aws { region: region_owned, error })
+        self.client
+            .secret_string(&url, region, id, deadline)
+            .map_err(|error| Failure::Aws { region: region_owned, error })
     }
 
     fn parameter(&self, name: &str, deadline: Instant) -> Result<Option<String>, Failure> {
         let c = self.config;
-        let url = client::endpoint(Service::Ssm, &self.region, c.aws_endpoint_ssm.as_deref(), c.aws_endpoint_url.as_deref());
+        let url =
+            client::endpoint(Service::Ssm, &self.region, c.aws_endpoint_ssm.as_deref(), c.aws_endpoint_url.as_deref());
         let region = self.region.clone();
         self.client.parameter(&url, &self.region, name, deadline).map_err(|error| Failure::Aws { region, error })
     }

@@ -10,12 +10,13 @@ use crossbeam_channel::Sender as Tx;
 use crate::config::Config;
 use crate::error::Error;
 use crate::event::{Event, FlushRequest, Invoke, ShutdownRequest, QUEUE_CAPACITY};
+use crate::http_agent::Network;
 use crate::lambda_api::{LambdaApi, NextEvent, Subscription};
 use crate::newrelic::Context;
 use crate::pipeline::PipelineConfig;
 use crate::sender::SenderConfig;
 use crate::timefmt::now_ms;
-use crate::{agent_pipe, listener, newrelic, pipeline, policy};
+use crate::{agent_pipe, license, listener, newrelic, pipeline, policy};
 use crate::{error, info, warn};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -30,6 +31,9 @@ pub fn run(config: Config, name: &str) -> i32 {
         error!("AWS_LAMBDA_RUNTIME_API is not set: this program only runs as a Lambda extension");
         return 1;
     };
+    // The key lookup (maybe Secrets Manager / SSM calls) starts before `register` so it
+    // overlaps registration instead of adding to the cold start.
+    let lookup = config.enabled.then(|| license::start(&config));
     let api = LambdaApi::new(&runtime_api);
     let registration = match api.register(name) {
         Ok(r) => r,
@@ -39,22 +43,20 @@ pub fn run(config: Config, name: &str) -> i32 {
         }
     };
     let id = registration.id.clone();
-    let key = match (&config.license_key, config.enabled) {
-        (_, false) => {
+    let (key, network) = match lookup.map(license::Lookup::finish) {
+        None => {
             info!("disabled by NEW_RELIC_LAMBDA_EXTENSION_ENABLED=false; running as a no-op");
             return idle(&api, &id);
         }
-        (None, true) => {
-            warn!(
-                "no New Relic license key found (set NEW_RELIC_LICENSE_KEY); running as a no-op, no telemetry is sent"
-            );
+        Some(Err(e)) => {
+            warn!("{e}; running as a no-op, no telemetry is sent");
             return idle(&api, &id);
         }
-        (Some(key), true) => key.0.clone(),
+        Some(Ok(found)) => (found.key.0, found.network),
     };
     let function_name =
         Some(config.function_name.clone()).filter(|n| !n.is_empty()).or(registration.function_name).unwrap_or_default();
-    let setup = Setup { config: &config, api: &api, id: &id, key, function_name };
+    let setup = Setup { config: &config, api: &api, id: &id, key, network, function_name };
     match setup.start() {
         Ok(tx) => event_loop(&config, &api, &id, &tx),
         Err(e) => {
@@ -73,6 +75,7 @@ struct Setup<'a> {
     api: &'a LambdaApi,
     id: &'a str,
     key: String,
+    network: Network,
     function_name: String,
 }
 
@@ -129,6 +132,7 @@ impl Setup<'_> {
             license_key: self.key,
             user_agent: newrelic::user_agent(),
             http_timeout: self.config.http_timeout,
+            network: self.network,
         };
         let pipeline = PipelineConfig {
             context,

@@ -70,6 +70,23 @@ pub fn split(bytes: &[u8]) -> Vec<&[u8]> {
     pieces
 }
 
+/// Like [`split`], for a stream: returns the pieces that are final and how many bytes they
+/// cover. A trailing part that is not a complete JSON value (a payload still arriving, or
+/// trailing text) is left for the caller to complete with more bytes.
+pub fn split_complete(bytes: &[u8]) -> (Vec<&[u8]>, usize) {
+    let mut pieces = split(bytes);
+    let base = bytes.as_ptr() as usize;
+    let unfinished = pieces.last().is_some_and(|last| {
+        !(matches!(last.first(), Some(b'[' | b'{')) && scan::container_end(last, 0) == Some(last.len()))
+    });
+    if unfinished {
+        if let Some(tail) = pieces.pop() {
+            return (pieces, tail.as_ptr() as usize - base);
+        }
+    }
+    (pieces, bytes.len())
+}
+
 fn push_range<'a>(pieces: &mut Vec<&'a [u8]>, bytes: &'a [u8], range: Option<(usize, usize)>) {
     if let Some(piece) = range.and_then(|(start, end)| bytes.get(start..end)) {
         pieces.push(piece);

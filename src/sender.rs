@@ -10,6 +10,7 @@ use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::http_agent::{self, Network};
 use crate::newrelic::{self, Context, TelemetryEvent};
 use crate::retry::{self, Verdict, XorShift};
 
@@ -50,6 +51,8 @@ pub struct SenderConfig {
     pub user_agent: String,
     /// Per-request timeout (`NEW_RELIC_HTTP_TIMEOUT`).
     pub http_timeout: Duration,
+    /// Proxy and TLS roots (`http_agent.rs`).
+    pub network: Network,
 }
 
 /// Why data was dropped. Every drop is counted under one of these.
@@ -127,7 +130,11 @@ pub struct Sender {
 
 impl Sender {
     pub fn new(config: SenderConfig) -> Sender {
-        let agent_config = ureq::Agent::config_builder()
+        // Proxy and roots come from `http_agent` (NEW_RELIC_LAMBDA_EXTENSION_PROXY, else
+        // HTTPS_PROXY/HTTP_PROXY/NO_PROXY; SSL_CERT_FILE); ureq never reads the environment.
+        let agent_config = config
+            .network
+            .configure(ureq::Agent::config_builder())
             // Statuses are answers to classify (retry.rs), not errors.
             .http_status_as_error(false)
             .timeout_global(Some(config.http_timeout))
@@ -136,10 +143,9 @@ impl Sender {
             .max_idle_age(POOL_IDLE_AGE)
             .max_idle_connections(POOL_SIZE)
             .max_idle_connections_per_host(POOL_SIZE)
-            // ureq reads ALL_PROXY/HTTPS_PROXY/... by default; proxying is configured
-            // explicitly (NEW_RELIC_LAMBDA_EXTENSION_PROXY), never picked up implicitly.
-            .proxy(None)
             .user_agent(config.user_agent.as_str())
+            // Transport failures are retried and counted here; this says *why*, once per kind.
+            .middleware(http_agent::failure_log("New Relic", &config.network))
             .build();
         Sender {
             agent: ureq::Agent::new_with_config(agent_config),
@@ -288,7 +294,9 @@ impl Sender {
             300..=399 => " (redirects are not followed: check the endpoint override)",
             _ => "",
         };
-        crate::warn!("New Relic answered {status}{hint}; the data is dropped and counted. Later {status}s are not logged.");
+        crate::warn!(
+            "New Relic answered {status}{hint}; the data is dropped and counted. Later {status}s are not logged."
+        );
     }
 }
 

@@ -119,14 +119,26 @@ impl Client {
     }
 
     /// `SecretString` of a secret, `None` if it has none (a binary secret).
-    pub fn secret_string(&self, url: &str, region: &str, id: &str, deadline: Instant) -> Result<Option<String>, AwsError> {
+    pub fn secret_string(
+        &self,
+        url: &str,
+        region: &str,
+        id: &str,
+        deadline: Instant,
+    ) -> Result<Option<String>, AwsError> {
         let body = miniserde::json::to_string(&GetSecretValue { secret_id: id });
         let value = self.call(Service::SecretsManager, url, region, "GetSecretValue", &body, deadline)?;
         Ok(json::object(&value).and_then(|o| json::str_field(o, "SecretString")).map(str::to_owned))
     }
 
     /// `Parameter.Value` of a parameter, decrypted; `None` if the answer has no value.
-    pub fn parameter(&self, url: &str, region: &str, name: &str, deadline: Instant) -> Result<Option<String>, AwsError> {
+    pub fn parameter(
+        &self,
+        url: &str,
+        region: &str,
+        name: &str,
+        deadline: Instant,
+    ) -> Result<Option<String>, AwsError> {
         let body = miniserde::json::to_string(&GetParameter { name, with_decryption: true });
         let value = self.call(Service::Ssm, url, region, "GetParameter", &body, deadline)?;
         let parameter = json::object(&value).and_then(|o| o.get("Parameter")).and_then(json::object);
@@ -165,7 +177,9 @@ impl Client {
             let room = Instant::now().checked_add(wait).is_some_and(|t| t < deadline);
             if !retryable || attempt >= MAX_ATTEMPTS || !room {
                 return Err(match error {
-                    AwsError::Api { code, .. } if is_throttling(&code) => AwsError::Throttled { code, attempts: attempt },
+                    AwsError::Api { code, .. } if is_throttling(&code) => {
+                        AwsError::Throttled { code, attempts: attempt }
+                    }
                     AwsError::Timeout { .. } => AwsError::Timeout { attempts: attempt },
                     other => other,
                 });
@@ -196,11 +210,11 @@ impl Client {
             Ok(bytes) => bytes,
             Err(e) => return Err(transport_error(&e)),
         };
-        let value = json::parse(&bytes);
         if status == 200 {
-            return value.ok_or_else(|| AwsError::BadResponse(format!("the answer is not JSON ({} bytes)", bytes.len())));
+            return json::parse(&bytes)
+                .ok_or_else(|| AwsError::BadResponse(format!("the answer is not JSON ({} bytes)", bytes.len())));
         }
-        Err(api_error(status, header_code.as_deref(), value.as_ref()))
+        Err(api_error(status, header_code.as_deref(), &bytes))
     }
 }
 
@@ -224,20 +238,33 @@ fn transport_error(e: &ureq::Error) -> AwsError {
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
-/// An error answer: code from `__type` (or the `x-amzn-ErrorType` header), AWS's message.
-pub fn api_error(status: u16, header_code: Option<&str>, body: Option<&Value>) -> AwsError {
-    let obj = body.and_then(json::object);
-    let field = |name: &str| obj.and_then(|o| json::str_field(o, name));
-    let raw_code = field("__type").or(header_code).unwrap_or("");
+/// An error answer: the code from `__type` (JSON protocol), `<Code>` (the XML some endpoints
+/// and emulators answer with) or the `x-amzn-ErrorType` header; AWS's message.
+pub fn api_error(status: u16, header_code: Option<&str>, body: &[u8]) -> AwsError {
+    let value = json::parse(body);
+    let obj = value.as_ref().and_then(json::object);
+    let field = |name: &str| obj.and_then(|o| json::str_field(o, name)).map(str::to_owned);
+    let text = std::str::from_utf8(body).unwrap_or("");
+    let raw_code = field("__type").or_else(|| xml_element(text, "Code")).or_else(|| header_code.map(str::to_owned));
     // `com.amazonaws.secretsmanager#ResourceNotFoundException`, `Code:http://…`: keep the name.
+    let raw_code = raw_code.unwrap_or_default();
     let code = raw_code.rsplit('#').next().unwrap_or("").split(':').next().unwrap_or("").trim();
     let code = if code.is_empty() { format!("HTTP {status}") } else { code.to_string() };
-    let message = field("message").or_else(|| field("Message")).unwrap_or("");
-    let mut message: String = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    let message = field("message").or_else(|| field("Message")).or_else(|| xml_element(text, "Message"));
+    let mut message: String = message.unwrap_or_default().split_whitespace().collect::<Vec<_>>().join(" ");
     if message.chars().count() > MAX_MESSAGE_CHARS {
         message = message.chars().take(MAX_MESSAGE_CHARS).collect::<String>() + "…";
     }
     AwsError::Api { status, code, message }
+}
+
+/// The text of the first `<name>…</name>`, with the five predefined entities decoded.
+fn xml_element(text: &str, name: &str) -> Option<String> {
+    let start = text.find(&format!("<{name}>"))? + name.len() + 2;
+    let len = text.get(start..)?.find(&format!("</{name}>"))?;
+    let raw = text.get(start..start + len)?;
+    let decoded = raw.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'");
+    Some(decoded.replace("&amp;", "&"))
 }
 
 /// The error codes AWS uses for "slow down".

@@ -114,7 +114,8 @@ pub fn canonical_request(req: &Request<'_>, extra: &[(&str, String)]) -> (String
 }
 
 fn canonical_query(query: &[(&str, &str)]) -> String {
-    let mut pairs: Vec<(String, String)> = query.iter().map(|(k, v)| (uri_encode(k, true), uri_encode(v, true))).collect();
+    let mut pairs: Vec<(String, String)> =
+        query.iter().map(|(k, v)| (uri_encode(k, true), uri_encode(v, true))).collect();
     pairs.sort();
     let parts: Vec<String> = pairs.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
     parts.join("&")

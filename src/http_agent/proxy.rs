@@ -33,10 +33,8 @@ pub fn choose(config: &Config) -> (Option<ProxySetting>, Vec<String>) {
     if let Some(text) = &config.proxy {
         match parse(PROXY, text, None) {
             Ok(setting) => return (Some(setting), warnings),
-            Err(why) => warnings.push(format!(
-                "{PROXY}={} is not a usable proxy URL ({why}); it is ignored",
-                mask_userinfo(text)
-            )),
+            Err(why) => warnings
+                .push(format!("{PROXY}={} is not a usable proxy URL ({why}); it is ignored", mask_userinfo(text))),
         }
     }
     let candidates = [("HTTPS_PROXY", &config.https_proxy), ("HTTP_PROXY", &config.http_proxy)];
@@ -44,9 +42,8 @@ pub fn choose(config: &Config) -> (Option<ProxySetting>, Vec<String>) {
         let Some(text) = value else { continue };
         match parse(origin, text, config.no_proxy.as_deref()) {
             Ok(setting) => return (Some(setting), warnings),
-            Err(why) => {
-                warnings.push(format!("{origin}={} is not a usable proxy URL ({why}); it is ignored", mask_userinfo(text)))
-            }
+            Err(why) => warnings
+                .push(format!("{origin}={} is not a usable proxy URL ({why}); it is ignored", mask_userinfo(text))),
         }
     }
     (None, warnings)
@@ -142,7 +139,14 @@ mod tests {
         check("http://10.0.0.1:3128", Http, "10.0.0.1", 3128, None, "http://10.0.0.1:3128");
         check("proxy.internal:8080", Http, "proxy.internal", 8080, None, "http://proxy.internal:8080");
         check("http://bob:s3cr%40t@p:3128", Http, "p", 3128, Some("bob"), "http://***@p:3128");
-        check("socks5://al%20ice:s3cr@127.0.0.1:1080", Socks5, "127.0.0.1", 1080, Some("al ice"), "socks5://***@127.0.0.1:1080");
+        check(
+            "socks5://al%20ice:s3cr@127.0.0.1:1080",
+            Socks5,
+            "127.0.0.1",
+            1080,
+            Some("al ice"),
+            "socks5://***@127.0.0.1:1080",
+        );
         check("socks5h://h", Socks5h, "h", 1080, None, "socks5h://h");
         check("HTTPS://h:8443/", Https, "h", 8443, None, "HTTPS://h:8443/");
         let decoded = parse(PROXY, "http://bob:s3cr%40t@p:3128", None).map(|s| s.proxy.password().map(String::from));

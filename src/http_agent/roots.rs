@@ -68,9 +68,8 @@ pub fn builtin_roots() -> Vec<Certificate<'static>> {
 pub fn anchor_certificate(subject: &[u8], spki: &[u8], name_constraints: Option<&[u8]>) -> Vec<u8> {
     // sha256WithRSAEncryption, NULL parameters: any algorithm will do, it only has to be the
     // same in both places (webpki compares them).
-    const ALGORITHM: &[u8] = &[
-        0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05, 0x00,
-    ];
+    const ALGORITHM: &[u8] =
+        &[0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05, 0x00];
     const VERSION_3: &[u8] = &[0xa0, 0x03, 0x02, 0x01, 0x02];
     const SERIAL_1: &[u8] = &[0x02, 0x01, 0x01];
     // 1970-01-01 .. 9999-12-31: never consulted for a root, but well-formed.

@@ -3,10 +3,13 @@ use std::path::PathBuf;
 use super::url::Url;
 use super::*;
 
+/// scheme, user info, host, port, path and query.
+type Parts<'a> = (&'a str, Option<&'a str>, &'a str, Option<u16>, &'a str);
+
 #[test]
 fn url_parts() {
     #[track_caller]
-    fn check(text: &str, expected: Option<(&str, Option<&str>, &str, Option<u16>, &str)>) {
+    fn check(text: &str, expected: Option<Parts<'_>>) {
         let got = Url::parse(text).map(|u| (u.scheme, u.userinfo, u.host, u.port, u.path_and_query));
         assert_eq!(got, expected, "{text}");
     }
@@ -18,7 +21,17 @@ fn url_parts() {
     check("http://[::1]/x", Some(("http", None, "[::1]", None, "/x")));
     check("http://h:/x", Some(("http", None, "h", None, "/x")));
     check("http://h?q=1", Some(("http", None, "h", None, "?q=1")));
-    for bad in ["h:1", "://h", "http://", "http://:80", "http://h:65536", "http://h:8o", "1http://h", "http://[::1", "http://a b"] {
+    for bad in [
+        "h:1",
+        "://h",
+        "http://",
+        "http://:80",
+        "http://h:65536",
+        "http://h:8o",
+        "1http://h",
+        "http://[::1",
+        "http://a b",
+    ] {
         check(bad, None);
     }
 }

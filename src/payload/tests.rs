@@ -263,3 +263,19 @@ fn malformed_payloads_give_no_info() {
         assert_eq!(inspect(text.as_bytes()), PayloadInfo::default(), "{text}");
     }
 }
+
+#[test]
+fn split_complete_keeps_an_unfinished_tail_for_more_bytes() {
+    let whole = b"[1,\"NR_LAMBDA_MONITORING\",\"abc\"]";
+    let glued = [&whole[..], b"\n", &whole[..], b" [1,\"NR_LAMB"].concat();
+    let (pieces, consumed) = split_complete(&glued);
+    assert_eq!(pieces, vec![&whole[..], &whole[..]]);
+    assert_eq!(&glued[consumed..], b"[1,\"NR_LAMB");
+    let (pieces, consumed) = split_complete(whole);
+    assert_eq!((pieces.len(), consumed), (1, whole.len()));
+    let (pieces, consumed) = split_complete(b"text then [1,\"x\"]");
+    assert_eq!((pieces, consumed), (vec![&b"text then"[..], &b"[1,\"x\"]"[..]], 17));
+    let (pieces, consumed) = split_complete(b"only text");
+    assert_eq!((pieces.len(), consumed), (0, 0));
+    assert_eq!(split_complete(b"  \n"), (vec![], 3));
+}

@@ -98,6 +98,7 @@ fn sender(url: &str) -> Sender {
         license_key: "secret-key".into(),
         user_agent: newrelic::user_agent(),
         http_timeout: Duration::from_secs(2),
+        network: Default::default(),
     })
 }
 

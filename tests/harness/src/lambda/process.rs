@@ -80,15 +80,21 @@ pub(super) fn spawn(shared: &Arc<Shared>, path: &Path, extra: &[(String, String)
     st.procs.push(proc);
     shared.cv.notify_all();
     drop(st);
+    let mut readers = Vec::new();
     if let Some(out) = stdout {
-        read_lines(shared, out, &name)?;
+        readers.push(read_lines(shared, out, &name)?);
     }
     if let Some(err) = stderr {
-        read_lines(shared, err, &name)?;
+        readers.push(read_lines(shared, err, &name)?);
     }
     let waiter = Arc::clone(shared);
     thread::Builder::new().name(format!("sim-wait-{pid}")).spawn(move || {
         let status = child.wait();
+        // The exit is recorded only once every line the process wrote is in the output, so a
+        // test that looks at the output after the exit sees all of it.
+        for reader in readers {
+            let _ = reader.join();
+        }
         let mut st = waiter.lock();
         if let Some(p) = st.proc_mut(id) {
             p.exit = status.ok();
@@ -100,7 +106,11 @@ pub(super) fn spawn(shared: &Arc<Shared>, path: &Path, extra: &[(String, String)
 }
 
 /// Forwards each line of `stream` to the output log and `extension` telemetry.
-fn read_lines(shared: &Arc<Shared>, stream: impl Read + Send + 'static, name: &str) -> io::Result<()> {
+fn read_lines(
+    shared: &Arc<Shared>,
+    stream: impl Read + Send + 'static,
+    name: &str,
+) -> io::Result<thread::JoinHandle<()>> {
     let shared = Arc::clone(shared);
     thread::Builder::new()
         .name(format!("sim-out-{name}"))
@@ -119,5 +129,4 @@ fn read_lines(shared: &Arc<Shared>, stream: impl Read + Send + 'static, name: &s
                 delivery::emit(&shared, &mut st, "extension", s(&line));
             }
         })
-        .map(|_| ())
 }
