@@ -8,7 +8,6 @@
 //! none is fatal (the caller runs as a no-op). The key never appears in any message.
 
 use std::fmt;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::aws::client::{self, AwsError, Client, Service};
@@ -276,58 +275,8 @@ pub fn resolve(config: &Config, network: &Network) -> Result<(LicenseKey, Source
     resolve_with(config, &fetch, Instant::now() + LOOKUP_BUDGET)
 }
 
-/// What a lookup found.
-#[derive(Debug)]
-pub struct Resolved {
-    pub key: LicenseKey,
-    pub source: Source,
-    /// The proxy and roots for New Relic traffic (resolved on the lookup thread too).
-    pub network: Network,
-}
-
-type Outcome = (Result<(LicenseKey, Source), LicenseError>, Network, Vec<String>);
-
-fn work(config: &Config) -> Outcome {
-    let (network, warnings) = Network::from_config(config);
-    let result = resolve(config, &network);
-    (result, network, warnings)
-}
-
-/// A lookup running on its own thread.
-pub struct Lookup {
-    running: Result<JoinHandle<Outcome>, Box<Config>>,
-    started: Instant,
-}
-
-/// Starts resolving the key and the network settings on a thread, so that the AWS calls
-/// overlap with registration. If no thread can be started, [`Lookup::finish`] does the work.
-pub fn start(config: &Config) -> Lookup {
-    let owned = config.clone();
-    let spawned = std::thread::Builder::new().name("nr-license".into()).spawn(move || work(&owned));
-    Lookup { running: spawned.map_err(|_| Box::new(config.clone())), started: Instant::now() }
-}
-
-impl Lookup {
-    /// Waits for the lookup; logs the network warnings, where the key came from and how long
-    /// it took (debug). The caller logs the error, if any.
-    pub fn finish(self) -> Result<Resolved, LicenseError> {
-        let (result, network, warnings) = match self.running {
-            Ok(handle) => handle.join().unwrap_or_else(|_| {
-                let lost = LicenseError::NotFound(Vec::new());
-                (Err(lost), Network::default(), vec!["the license key lookup thread failed".into()])
-            }),
-            Err(config) => work(&config),
-        };
-        for warning in &warnings {
-            crate::warn!("{warning}");
-        }
-        crate::debug!("{}", network.describe());
-        crate::debug!("license key lookup took {:?} (overlapping registration)", self.started.elapsed());
-        let (key, source) = result?;
-        crate::info!("using the New Relic license key from {source}");
-        Ok(Resolved { key, source, network })
-    }
-}
+mod lookup;
+pub use lookup::{start, Lookup, Resolved};
 
 #[cfg(test)]
 mod tests;

@@ -13,7 +13,7 @@ use crate::event::{Event, FlushRequest, Invoke, ShutdownRequest, QUEUE_CAPACITY}
 use crate::http_agent::Network;
 use crate::lambda_api::{LambdaApi, NextEvent, Subscription};
 use crate::newrelic::Context;
-use crate::pipeline::PipelineConfig;
+use crate::pipeline::{LogSettings, PipelineConfig};
 use crate::sender::SenderConfig;
 use crate::timefmt::now_ms;
 use crate::{agent_pipe, license, listener, newrelic, pipeline, policy};
@@ -141,6 +141,12 @@ impl Setup<'_> {
             flush_mode: self.config.flush_mode,
             max_data_age: self.config.max_data_age,
             budget: self.config.data_collection_timeout,
+            logs: LogSettings {
+                selection: self.config.send_logs,
+                collect_trace_id: self.config.collect_trace_id,
+                tags: self.config.tags.clone(),
+                labels: self.config.labels.clone(),
+            },
         };
         pipeline::spawn(pipeline, rx).map_err(io("failed to start the pipeline"))?;
         Ok(tx)

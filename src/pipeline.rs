@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, Receiver, Sender as Tx};
 
-use crate::config::FlushMode;
+use crate::config::{FlushMode, LogSelection};
 use crate::event::{Event, FlushRequest, ShutdownReason, ShutdownRequest};
 use crate::invocations::{Invocations, Synth};
+use crate::logs::{self, LogOutcome, LogQueue, Mapper};
 use crate::newrelic::{self, Context, EventIds, TelemetryEvent};
 use crate::policy::Wait;
 use crate::queue::Queue;
@@ -34,19 +35,34 @@ pub struct PipelineConfig {
     pub max_data_age: Duration,
     /// Time budget of one background delivery (`NEW_RELIC_DATA_COLLECTION_TIMEOUT`).
     pub budget: Duration,
+    pub logs: LogSettings,
 }
 
-struct Job {
-    ctx: Context,
-    events: Vec<TelemetryEvent>,
-    deadline: Instant,
+/// What log forwarding needs from the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct LogSettings {
+    pub selection: LogSelection,
+    pub collect_trace_id: bool,
+    pub tags: Vec<(String, String)>,
+    pub labels: Vec<(String, String)>,
+}
+
+/// One delivery handed to the sender thread.
+enum Job {
+    Telemetry { ctx: Context, events: Vec<TelemetryEvent>, deadline: Instant },
+    Logs { common: logs::Common, entries: Vec<logs::Queued>, deadline: Instant },
+}
+
+enum Done {
+    Telemetry(Outcome),
+    Logs(LogOutcome),
 }
 
 struct PendingFlush {
     request: FlushRequest,
-    /// Everything queued below this sequence number must be delivered; `None` while waiting
-    /// for the invocation's data.
-    target: Option<u64>,
+    /// Everything queued below these sequence numbers (telemetry, logs) must be delivered;
+    /// `None` while waiting for the invocation's data.
+    target: Option<(u64, u64)>,
     wait: Wait,
     gave_up: bool,
 }
@@ -56,26 +72,41 @@ struct PendingShutdown {
     grace_until: Instant,
 }
 
-struct InFlight {
-    /// Event id → (sequence number, queued at), to requeue failures where they were.
-    origin: HashMap<String, (u64, Instant)>,
-    min_seq: u64,
+enum InFlight {
+    Telemetry {
+        /// Event id → (sequence number, queued at), to requeue failures where they were.
+        origin: HashMap<String, (u64, Instant)>,
+        min_seq: u64,
+    },
+    Logs {
+        min_seq: u64,
+    },
 }
 
 /// Starts the sender thread and the pipeline thread.
 pub fn spawn(config: PipelineConfig, events: Receiver<Event>) -> std::io::Result<()> {
     let (job_tx, job_rx) = crossbeam_channel::bounded::<Job>(1);
-    let (done_tx, done_rx) = crossbeam_channel::bounded::<Outcome>(1);
+    let (done_tx, done_rx) = crossbeam_channel::bounded::<Done>(1);
     let sender = Sender::new(config.sender.clone());
     std::thread::Builder::new().name("nr-sender".into()).spawn(move || {
         for job in job_rx {
-            if done_tx.send(sender.send_telemetry(&job.ctx, job.events, job.deadline)).is_err() {
+            let done = match job {
+                Job::Telemetry { ctx, events, deadline } => {
+                    Done::Telemetry(sender.send_telemetry(&ctx, events, deadline))
+                }
+                Job::Logs { common, entries, deadline } => {
+                    Done::Logs(logs::deliver(&common, entries, |body| sender.send_logs(body, deadline)))
+                }
+            };
+            if done_tx.send(done).is_err() {
                 break;
             }
         }
     })?;
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let mut pipeline = Pipeline {
+        mapper: Mapper::new(config.logs.selection),
+        log_queue: LogQueue::new(logs::QUEUE_MAX_BYTES),
         config,
         queue: Queue::new(QUEUE_MAX_BYTES),
         invocations: Invocations::default(),
@@ -85,6 +116,7 @@ pub fn spawn(config: PipelineConfig, events: Receiver<Event>) -> std::io::Result
         in_flight: None,
         failures: 0,
         retry_at: Instant::now(),
+        last_telemetry: Instant::now(),
         stats: Stats::default(),
     };
     std::thread::Builder::new().name("nr-pipeline".into()).spawn(move || pipeline.run(events, job_tx, done_rx))?;
@@ -94,6 +126,9 @@ pub fn spawn(config: PipelineConfig, events: Receiver<Event>) -> std::io::Result
 struct Pipeline {
     config: PipelineConfig,
     queue: Queue,
+    /// Log forwarding: records → entries, and the entries waiting for delivery.
+    mapper: Mapper,
+    log_queue: LogQueue,
     invocations: Invocations,
     ids: EventIds,
     flush: Option<PendingFlush>,
@@ -102,11 +137,13 @@ struct Pipeline {
     /// Deliveries that failed in a row, and when background delivery may try again.
     failures: u32,
     retry_at: Instant,
+    /// When the last Telemetry API batch arrived (SHUTDOWN waits for the stream to go quiet).
+    last_telemetry: Instant,
     stats: Stats,
 }
 
 impl Pipeline {
-    fn run(&mut self, events: Receiver<Event>, jobs: Tx<Job>, done: Receiver<Outcome>) {
+    fn run(&mut self, events: Receiver<Event>, jobs: Tx<Job>, done: Receiver<Done>) {
         loop {
             let timeout =
                 self.next_timer().map_or(Duration::from_secs(3600), |t| t.saturating_duration_since(Instant::now()));
@@ -141,6 +178,7 @@ impl Pipeline {
                 self.enqueue(payload.received_ms, payload.text);
             }
             Event::Telemetry(batch) => {
+                self.last_telemetry = Instant::now();
                 self.stats.telemetry_malformed += batch.malformed as u64;
                 self.stats.telemetry_unknown += batch.unknown as u64;
                 self.stats.telemetry_oversized += batch.oversized as u64;
@@ -165,6 +203,12 @@ impl Pipeline {
     }
 
     fn on_record(&mut self, record: Record) {
+        if self.config.logs.selection.any() {
+            if let Some(entry) = self.mapper.map(&record, now_ms()) {
+                let dropped = self.log_queue.push(entry);
+                self.stats.drop(DropReason::QueueFull, dropped);
+            }
+        }
         match record {
             Record::RuntimeDone { request_id, status, error_type, duration_ms, .. } => {
                 let inv = self.invocations.entry(&request_id);

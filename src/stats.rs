@@ -3,11 +3,13 @@
 
 use std::collections::BTreeMap;
 
+use crate::logs::LogOutcome;
 use crate::sender::{DropReason, Outcome};
 
 #[derive(Debug, Default)]
 pub struct Stats {
     pub delivered: u64,
+    pub logs_delivered: u64,
     pub requests: u64,
     pub retries: u64,
     pub dropped: BTreeMap<DropReason, u64>,
@@ -32,11 +34,20 @@ impl Stats {
         }
     }
 
+    pub fn record_logs(&mut self, outcome: &LogOutcome) {
+        self.logs_delivered += outcome.delivered as u64;
+        self.requests += u64::from(outcome.requests);
+        self.retries += u64::from(outcome.retries);
+        for (reason, count) in &outcome.dropped {
+            self.drop(*reason, *count);
+        }
+    }
+
     pub fn summary(&self) -> String {
         let dropped: u64 = self.dropped.values().sum();
         let mut line = format!(
-            "summary: sent {} events in {} requests, {} retries, dropped {}",
-            self.delivered, self.requests, self.retries, dropped
+            "summary: sent {} events and {} logs in {} requests, {} retries, dropped {}",
+            self.delivered, self.logs_delivered, self.requests, self.retries, dropped
         );
         if dropped > 0 {
             let reasons: Vec<String> = self.dropped.iter().map(|(r, n)| format!("{}={n}", reason_name(r))).collect();
@@ -80,7 +91,7 @@ mod tests {
         s.drop(DropReason::TooLarge, 0);
         assert_eq!(
             s.summary(),
-            "summary: sent 7 events in 3 requests, 1 retries, dropped 3 (rejected_401=2, queue_full=1)"
+            "summary: sent 7 events and 0 logs in 3 requests, 1 retries, dropped 3 (rejected_401=2, queue_full=1)"
         );
     }
 }

@@ -14,10 +14,14 @@ pub mod stats;
 
 use std::path::{Path, PathBuf};
 
-/// `target/<profile>/<name>` of this workspace, honouring `CARGO_TARGET_DIR`.
-pub fn workspace_binary(profile: &str, name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+/// The workspace's `target/` directory, honouring `CARGO_TARGET_DIR`.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    target.join(profile).join(name)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new("..")).join("target"))
+}
+
+/// `target/<profile>/<name>` of this workspace (e.g. `debug`, `newrelic-lambda-extension`).
+pub fn workspace_binary(profile: &str, name: &str) -> PathBuf {
+    target_dir().join(profile).join(name)
 }

@@ -1,36 +1,62 @@
 //! The pipeline's delivery bookkeeping: when to hand a job to the sender, what a finished job
 //! means, and when a pending flush or shutdown is answered. Background delivery runs whenever
 //! data is queued and no job is in flight (paused after failures); a flush additionally waits
-//! for delivery when the policy says so.
+//! for delivery when the policy says so. Telemetry goes before logs when both are queued.
 
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender as Tx;
 
-use super::{InFlight, Job, Pipeline};
+use super::{Done, InFlight, Job, Pipeline};
+use crate::logs::{self, LogOutcome};
+use crate::newrelic::TelemetryEvent;
 use crate::policy::{self, Observations, Wait};
 use crate::queue::Queued;
 use crate::sender::{DropReason, Outcome};
 
-/// Uncompressed message bytes handed to the sender per job; it splits by compressed size.
+/// Uncompressed bytes handed to the sender per job; it splits by the request limits.
 const JOB_MAX_BYTES: usize = 3 * 1024 * 1024;
 /// Do not start a delivery attempt with less time than this left before its deadline.
 const MIN_ATTEMPT_WINDOW: Duration = Duration::from_millis(30);
 /// At SHUTDOWN, how long to wait for `platform.report` lines still buffered by Lambda.
 pub(super) const SHUTDOWN_TELEMETRY_GRACE: Duration = Duration::from_millis(500);
+/// With log forwarding on, SHUTDOWN also waits until no batch has come for this long: Lambda
+/// sends what it buffered during the freeze within `timeoutMs` (25 ms) of the thaw, possibly
+/// in several batches, and the last log lines are in them.
+const SHUTDOWN_QUIET: Duration = Duration::from_millis(60);
 
 impl Pipeline {
+    fn has_queued(&self) -> bool {
+        !self.queue.is_empty() || !self.log_queue.is_empty()
+    }
+
+    /// With trace ids collected, logs wait while the current invocation's flush waits for its
+    /// agent payload (which carries the trace id), and no longer than that flush.
+    fn logs_on_hold(&self) -> bool {
+        self.config.logs.collect_trace_id
+            && self.shutdown.is_none()
+            && self.flush.as_ref().is_some_and(|f| f.target.is_none())
+    }
+
+    fn has_sendable(&self) -> bool {
+        !self.queue.is_empty() || (!self.log_queue.is_empty() && !self.logs_on_hold())
+    }
+
     pub(super) fn next_timer(&self) -> Option<Instant> {
         let flush = self.flush.as_ref().map(|f| f.request.deadline);
-        let shutdown = self.shutdown.as_ref().map(|s| s.request.deadline.min(s.grace_until));
-        let retry = (self.in_flight.is_none() && !self.queue.is_empty()).then_some(self.retry_at);
+        let quiet = Some(self.last_telemetry + SHUTDOWN_QUIET).filter(|q| *q > Instant::now());
+        let shutdown = self.shutdown.as_ref().map(|s| {
+            let next = s.request.deadline.min(s.grace_until);
+            quiet.map_or(next, |q| next.min(q))
+        });
+        let retry = (self.in_flight.is_none() && self.has_sendable()).then_some(self.retry_at);
         [flush, shutdown, retry].into_iter().flatten().min()
     }
 
     /// Advances flushes and shutdown: starts a delivery when one is due, answers what is done.
     pub(super) fn progress(&mut self, now: Instant, jobs: &Tx<Job>) {
         self.advance_flush(now);
-        if self.in_flight.is_none() && !self.queue.is_empty() && now >= self.retry_at {
+        if self.in_flight.is_none() && self.has_sendable() && now >= self.retry_at {
             let deadline = match (&self.shutdown, &self.flush) {
                 (Some(s), _) => s.request.deadline,
                 (None, Some(f)) if f.wait == Wait::ForDelivery && f.target.is_some() => f.request.deadline,
@@ -44,23 +70,38 @@ impl Pipeline {
         self.advance_shutdown(now);
     }
 
+    /// True when nothing queued below `target` (telemetry, logs) is still undelivered.
+    fn delivered_up_to(&self, (telemetry, log): (u64, u64)) -> bool {
+        let in_flight_below = match &self.in_flight {
+            Some(InFlight::Telemetry { min_seq, .. }) => *min_seq < telemetry,
+            Some(InFlight::Logs { min_seq }) => *min_seq < log,
+            None => false,
+        };
+        !in_flight_below
+            && self.queue.front_seq().is_none_or(|s| s >= telemetry)
+            && self.log_queue.front_seq().is_none_or(|s| s >= log)
+    }
+
     fn advance_flush(&mut self, now: Instant) {
-        let Some(flush) = &mut self.flush else { return };
+        let Some(flush) = &self.flush else { return };
         if flush.target.is_none() {
             let inv = self.invocations.get(&flush.request.request_id);
             if inv.is_some_and(|i| i.payload_seen || (self.config.telemetry && i.runtime_done)) {
-                flush.target = Some(self.queue.next_seq());
                 let observed = Observations {
                     gap: flush.request.gap,
                     oldest_queued: self.queue.oldest().map(|t| now.saturating_duration_since(t)),
                     consecutive_failures: self.failures,
                 };
-                flush.wait = policy::decide(self.config.flush_mode, self.config.max_data_age, &observed);
+                let wait = policy::decide(self.config.flush_mode, self.config.max_data_age, &observed);
+                let target = (self.queue.next_seq(), self.log_queue.next_seq());
+                if let Some(flush) = &mut self.flush {
+                    flush.target = Some(target);
+                    flush.wait = wait;
+                }
             }
         }
-        let delivered = flush.target.is_some_and(|t| {
-            self.queue.front_seq().is_none_or(|s| s >= t) && self.in_flight.as_ref().is_none_or(|f| f.min_seq >= t)
-        });
+        let Some(flush) = &self.flush else { return };
+        let delivered = flush.target.is_some_and(|t| self.delivered_up_to(t));
         let queued = flush.target.is_some() && flush.wait == Wait::No;
         if delivered || queued || flush.gave_up || now >= flush.request.deadline {
             if let Some(done) = self.flush.take() {
@@ -71,14 +112,15 @@ impl Pipeline {
 
     fn advance_shutdown(&mut self, now: Instant) {
         let Some(shutdown) = &self.shutdown else { return };
+        let quiet = !self.config.logs.selection.any() || now >= self.last_telemetry + SHUTDOWN_QUIET;
         let reports_in =
-            !self.config.telemetry || self.invocations.awaiting_report() == 0 || now >= shutdown.grace_until;
-        let all_sent = self.queue.is_empty() && self.in_flight.is_none();
+            !self.config.telemetry || (self.invocations.awaiting_report() == 0 && quiet) || now >= shutdown.grace_until;
+        let all_sent = !self.has_queued() && self.in_flight.is_none();
         let window = shutdown.request.deadline.saturating_duration_since(now);
         let out_of_time = window.is_zero() || (self.in_flight.is_none() && window < MIN_ATTEMPT_WINDOW);
-        let stuck = self.in_flight.is_none() && !self.queue.is_empty() && self.retry_at >= shutdown.request.deadline;
+        let stuck = self.in_flight.is_none() && self.has_queued() && self.retry_at >= shutdown.request.deadline;
         if (reports_in && all_sent) || out_of_time || stuck {
-            self.stats.drop(DropReason::ShutdownDeadline, self.queue.len());
+            self.stats.drop(DropReason::ShutdownDeadline, self.queue.len() + self.log_queue.len());
             if let Some(done) = self.shutdown.take() {
                 let _ = done.request.reply.send(self.stats.summary());
             }
@@ -86,47 +128,93 @@ impl Pipeline {
     }
 
     fn start_job(&mut self, deadline: Instant, jobs: &Tx<Job>) {
-        let taken = self.queue.take(JOB_MAX_BYTES);
-        let min_seq = taken.first().map_or(u64::MAX, |q| q.seq);
-        let origin = taken.iter().map(|q| (q.event.id.clone(), (q.seq, q.at))).collect();
-        let events = taken.into_iter().map(|q| q.event).collect();
-        let in_flight = InFlight { origin, min_seq };
-        match jobs.try_send(Job { ctx: self.config.context.clone(), events, deadline }) {
+        let (job, in_flight) = if !self.queue.is_empty() {
+            let taken = self.queue.take(JOB_MAX_BYTES);
+            let min_seq = taken.first().map_or(u64::MAX, |q| q.seq);
+            let origin = taken.iter().map(|q| (q.event.id.clone(), (q.seq, q.at))).collect();
+            let events = taken.into_iter().map(|q| q.event).collect();
+            let job = Job::Telemetry { ctx: self.config.context.clone(), events, deadline };
+            (job, InFlight::Telemetry { origin, min_seq })
+        } else {
+            let (invocations, collect) = (&self.invocations, self.config.logs.collect_trace_id);
+            let trace_of = |id: &str| collect.then(|| invocations.get(id).and_then(|i| i.trace_id.clone())).flatten();
+            let entries = self.log_queue.take(JOB_MAX_BYTES, trace_of);
+            let min_seq = entries.first().map_or(u64::MAX, |q| q.seq);
+            let ctx = &self.config.context;
+            let settings = &self.config.logs;
+            let common =
+                logs::Common::new(&ctx.function_name, &ctx.invoked_function_arn, &settings.tags, &settings.labels);
+            (Job::Logs { common, entries, deadline }, InFlight::Logs { min_seq })
+        };
+        match jobs.try_send(job) {
             Ok(()) => self.in_flight = Some(in_flight),
             Err(err) => {
                 // The sender thread is gone: keep the data; deadlines answer the waiters.
-                self.requeue(err.into_inner().events, &in_flight);
+                match err.into_inner() {
+                    Job::Telemetry { events, .. } => self.requeue_telemetry(events, &in_flight),
+                    Job::Logs { entries, .. } => self.requeue_logs(entries),
+                }
                 self.retry_at = Instant::now() + policy::retry_pause(u32::MAX);
             }
         }
     }
 
-    pub(super) fn on_done(&mut self, outcome: Outcome, now: Instant) {
+    pub(super) fn on_done(&mut self, done: Done, now: Instant) {
         let in_flight = self.in_flight.take();
-        self.stats.record(&outcome);
-        if outcome.requeue.is_empty() {
+        let failed = match done {
+            Done::Telemetry(outcome) => self.telemetry_done(outcome, in_flight.as_ref()),
+            Done::Logs(outcome) => self.logs_done(outcome),
+        };
+        if !failed {
             self.failures = 0;
             self.retry_at = now;
             return;
         }
         self.failures = self.failures.saturating_add(1);
         self.retry_at = now + policy::retry_pause(self.failures);
-        if let Some(in_flight) = in_flight {
-            self.requeue(outcome.requeue, &in_flight);
-        }
         // Delivery failed within this flush's budget: the data stays queued for later.
         if let Some(flush) = &mut self.flush {
             flush.gave_up = true;
         }
     }
 
-    fn requeue(&mut self, events: Vec<crate::newrelic::TelemetryEvent>, in_flight: &InFlight) {
+    /// Records the outcome; true if something must be retried later.
+    fn telemetry_done(&mut self, outcome: Outcome, in_flight: Option<&InFlight>) -> bool {
+        self.stats.record(&outcome);
+        if outcome.requeue.is_empty() {
+            return false;
+        }
+        match in_flight {
+            Some(f) => self.requeue_telemetry(outcome.requeue, f),
+            None => self.requeue_telemetry(outcome.requeue, &InFlight::Logs { min_seq: 0 }),
+        }
+        true
+    }
+
+    fn logs_done(&mut self, outcome: LogOutcome) -> bool {
+        self.stats.record_logs(&outcome);
+        let failed = !outcome.requeue.is_empty();
+        self.requeue_logs(outcome.requeue);
+        failed
+    }
+
+    fn requeue_logs(&mut self, entries: Vec<logs::Queued>) {
+        let dropped = self.log_queue.requeue(entries);
+        self.stats.drop(DropReason::QueueFull, dropped);
+    }
+
+    fn requeue_telemetry(&mut self, events: Vec<TelemetryEvent>, in_flight: &InFlight) {
         let now = Instant::now();
         let back = events
             .into_iter()
             .map(|event| {
-                let (seq, at) = in_flight.origin.get(&event.id).copied().unwrap_or((in_flight.min_seq, now));
-                Queued { seq, at, event }
+                let origin = match in_flight {
+                    InFlight::Telemetry { origin, min_seq } => {
+                        origin.get(&event.id).copied().unwrap_or((*min_seq, now))
+                    }
+                    InFlight::Logs { .. } => (0, now),
+                };
+                Queued { seq: origin.0, at: origin.1, event }
             })
             .collect();
         let dropped = self.queue.requeue(back);

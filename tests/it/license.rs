@@ -32,7 +32,10 @@ fn start_timed(tag: &str, vars: &[(String, String)]) -> (Env, Duration) {
     }
 }
 
-fn with(mut vars: Vec<(String, String)>, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+/// Environment variables of one extension.
+type Vars = Vec<(String, String)>;
+
+fn with(mut vars: Vars, extra: &[(&str, &str)]) -> Vars {
     vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     vars
 }
@@ -124,7 +127,7 @@ fn each_aws_failure_has_its_message_and_means_no_op() {
         moto.nothing.session_token.as_str(),
     ];
     let secret = |vars: &[(String, String)], id: &str| with(vars.to_vec(), &[("NEW_RELIC_LICENSE_KEY_SECRET", id)]);
-    let cases: Vec<(&str, Vec<(String, String)>, String)> = vec![
+    let cases: Vec<(&str, Vars, String)> = vec![
         (
             "access-denied",
             secret(&moto.env(&moto.nothing, "us-east-1"), "nr/by-name"),

@@ -143,7 +143,10 @@ fn failing_platform(status: u16) -> (Server, Arc<AtomicUsize>) {
         Arc::new(move |req| {
             if req.path.ends_with("/register") {
                 let body = r#"{"functionName":"f","functionVersion":"$LATEST","handler":"h"}"#;
-                Reply::Respond(Response::json(200, body).with_header("Lambda-Extension-Identifier", "0c1b6e2e-6a7b-4d8e-9f00-000000000001"))
+                Reply::Respond(
+                    Response::json(200, body)
+                        .with_header("Lambda-Extension-Identifier", "0c1b6e2e-6a7b-4d8e-9f00-000000000001"),
+                )
             } else if req.path.ends_with("/event/next") {
                 counter.fetch_add(1, Ordering::SeqCst);
                 Reply::Respond(Response::json(status, r#"{"errorMessage":"boom","errorType":"Extension.Test"}"#))

@@ -131,12 +131,7 @@ impl Env {
 
 /// How many times each request id was delivered as `kind`.
 pub fn delivered(snapshot: &Snapshot, kind: EventKind) -> std::collections::BTreeMap<String, usize> {
-    snapshot
-        .deliveries()
-        .into_iter()
-        .filter(|((_, k), _)| *k == kind)
-        .map(|((id, _), n)| (id, n))
-        .collect()
+    snapshot.deliveries().into_iter().filter(|((_, k), _)| *k == kind).map(|((id, _), n)| (id, n)).collect()
 }
 
 /// Asserts that `ids` were each delivered exactly once as `kind`, and nothing else was.

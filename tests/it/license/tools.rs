@@ -48,7 +48,6 @@ pub fn free_port() -> u16 {
 /// A child process, killed (and reaped) when dropped; its output goes to a file for diagnosis.
 pub struct Server {
     child: Child,
-    pub name: String,
     pub port: u16,
     pub log: PathBuf,
 }
@@ -64,7 +63,7 @@ impl Server {
             .stderr(err)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name} ({command:?}): {e}"));
-        let mut server = Server { child, name: name.to_string(), port, log };
+        let mut server = Server { child, port, log };
         let deadline = Instant::now() + Duration::from_secs(20);
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
