@@ -25,6 +25,7 @@ pub mod retry;
 pub mod sender;
 pub mod stats;
 pub mod telemetry;
+pub mod thaw;
 pub mod timefmt;
 
 /// Runs the extension; returns the process exit code.

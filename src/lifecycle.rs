@@ -56,7 +56,14 @@ pub fn run(config: Config, name: &str) -> i32 {
     };
     let function_name =
         Some(config.function_name.clone()).filter(|n| !n.is_empty()).or(registration.function_name).unwrap_or_default();
-    let setup = Setup { config: &config, api: &api, id: &id, key, network, function_name };
+    // Known before the first INVOKE when the platform shares the account id (Lambda does).
+    let function_arn = match (&registration.account_id, &config.region) {
+        (Some(account), Some(region)) if !function_name.is_empty() => {
+            format!("arn:aws:lambda:{region}:{account}:function:{function_name}")
+        }
+        _ => String::new(),
+    };
+    let setup = Setup { config: &config, api: &api, id: &id, key, network, function_name, function_arn };
     match setup.start() {
         Ok(tx) => event_loop(&config, &api, &id, &tx),
         Err(e) => {
@@ -77,6 +84,7 @@ struct Setup<'a> {
     key: String,
     network: Network,
     function_name: String,
+    function_arn: String,
 }
 
 impl Setup<'_> {
@@ -123,7 +131,7 @@ impl Setup<'_> {
         let context = Context {
             log_group_name: format!("/aws/lambda/{}", self.function_name),
             function_name: self.function_name,
-            invoked_function_arn: String::new(),
+            invoked_function_arn: self.function_arn,
             log_stream_name: format!("{PRODUCT}:{VERSION}"),
         };
         let sender = SenderConfig {

@@ -148,7 +148,7 @@ impl Sender {
             .middleware(http_agent::failure_log("New Relic", &config.network))
             .build();
         Sender {
-            agent: ureq::Agent::new_with_config(agent_config),
+            agent: crate::thaw::agent(agent_config),
             config,
             jitter: AtomicU64::new(XorShift::new(random_seed()).next_u64()),
             warned: Default::default(),

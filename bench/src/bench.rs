@@ -45,7 +45,7 @@ impl BenchOptions {
             reps: 5,
             invocations: 200,
             cold_samples: 20,
-            log_lines: 20_000,
+            log_lines: 100_000,
             delay: Duration::from_millis(50),
             callgrind: true,
             json: crate::target_dir().join("bench.json"),
@@ -162,7 +162,13 @@ fn logs_phase(opts: &BenchOptions, r: &mut Results, out: &mut dyn Write) {
             }
         }
     }
-    let _ = writeln!(out, "  log throughput: {} bursts of {} lines, {:.1} s", measured.len(), opts.log_lines, t.elapsed().as_secs_f64());
+    let _ = writeln!(
+        out,
+        "  log throughput: {} bursts of {} lines, {:.1} s",
+        measured.len(),
+        opts.log_lines,
+        t.elapsed().as_secs_f64()
+    );
     r.logs = LogsResult::Measured(measured);
 }
 

@@ -21,10 +21,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Whether a demo in which no function log line reaches New Relic fails.
-/// Independently of this, as soon as any log line arrives every line must
-/// (lost or duplicated lines then fail the demo). `--require-logs` turns it
-/// on for one run.
-pub const REQUIRE_LOGS: bool = false;
+/// On since log forwarding shipped; `false` would tolerate a build without
+/// it (reported as "log forwarding: not delivered"). Independently of this,
+/// as soon as any log line arrives every line must arrive exactly once.
+pub const REQUIRE_LOGS: bool = true;
 
 /// Function log lines per invocation.
 const LOG_LINES: usize = 3;
@@ -232,7 +232,7 @@ impl<'a> Run<'a> {
             }
             None => self.usage.sample(&session.lambda),
         }
-        if (i + 1) % self.opts.progress_every.max(1) == 0 || i + 1 == n {
+        if (i + 1).is_multiple_of(self.opts.progress_every.max(1)) || i + 1 == n {
             self.progress(session, i, out);
         }
         std::thread::sleep(GAP);

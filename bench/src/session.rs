@@ -92,7 +92,9 @@ impl Session {
         let mut sim = spec.sim;
         sim.pipe_path = Some(pipe.clone());
         let lambda = Lambda::start(sim).map_err(|e| format!("simulator does not start: {e}"))?;
-        lambda.spawn_extension(spec.extension, &env).map_err(|e| format!("cannot start {}: {e}", spec.extension.display()))?;
+        lambda
+            .spawn_extension(spec.extension, &env)
+            .map_err(|e| format!("cannot start {}: {e}", spec.extension.display()))?;
         let init = lambda.wait_init(spec.init_timeout).map_err(|e| {
             let output = lambda.output().join("\n    ");
             format!("Init failed: {e}\n  extension output:\n    {output}")

@@ -39,7 +39,13 @@ impl Pipeline {
     }
 
     fn has_sendable(&self) -> bool {
-        !self.queue.is_empty() || (!self.log_queue.is_empty() && !self.logs_on_hold())
+        self.telemetry_sendable() || (!self.log_queue.is_empty() && !self.logs_on_hold())
+    }
+
+    /// Telemetry waits for the function ARN its request names (known from the first INVOKE, or
+    /// from the registration's account id), except at SHUTDOWN.
+    fn telemetry_sendable(&self) -> bool {
+        !self.queue.is_empty() && (!self.config.context.invoked_function_arn.is_empty() || self.shutdown.is_some())
     }
 
     pub(super) fn next_timer(&self) -> Option<Instant> {
@@ -128,7 +134,7 @@ impl Pipeline {
     }
 
     fn start_job(&mut self, deadline: Instant, jobs: &Tx<Job>) {
-        let (job, in_flight) = if !self.queue.is_empty() {
+        let (job, in_flight) = if self.telemetry_sendable() {
             let taken = self.queue.take(JOB_MAX_BYTES);
             let min_seq = taken.first().map_or(u64::MAX, |q| q.seq);
             let origin = taken.iter().map(|q| (q.event.id.clone(), (q.seq, q.at))).collect();

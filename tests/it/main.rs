@@ -2,6 +2,7 @@
 //! Lambda (`lambda_sim`), a simulated agent and a fake New Relic collector, all on 127.0.0.1.
 
 mod delivery;
+mod flush;
 mod license;
 mod lifecycle;
 mod logs;

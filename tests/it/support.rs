@@ -26,7 +26,7 @@ pub fn scratch(tag: &str) -> PathBuf {
 
 pub struct Env {
     pub lambda: Lambda,
-    pub collector: Collector,
+    pub collector: std::sync::Arc<Collector>,
     pub pipe: PathBuf,
     /// Real agent payloads used as templates.
     templates: Vec<Vec<u8>>,
@@ -72,7 +72,7 @@ impl Setup {
         let dir = scratch(tag);
         let pipe = dir.join("newrelic-telemetry");
         self.config.pipe_path = Some(pipe.clone());
-        let collector = Collector::start().expect("collector starts");
+        let collector = std::sync::Arc::new(Collector::start().expect("collector starts"));
         let mut vars = vec![
             ("NEW_RELIC_TELEMETRY_ENDPOINT".to_string(), collector.telemetry_url()),
             ("NEW_RELIC_LOG_ENDPOINT".to_string(), collector.log_url()),

@@ -8,7 +8,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: bench --extension PATH --floor PATH [--reps N] [--invocations N] [--json PATH] [--no-callgrind]
+const USAGE: &str =
+    "usage: bench --extension PATH --floor PATH [--reps N] [--invocations N] [--json PATH] [--no-callgrind]
   --extension PATH   the extension binary (release build)
   --floor PATH       the floor extension binary
   --reps N           repetitions of each run (default 5)

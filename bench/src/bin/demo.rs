@@ -9,10 +9,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: demo --extension PATH [--invocations N] [--require-logs] [--real]
+const USAGE: &str = "usage: demo --extension PATH [--invocations N] [--real]
   --extension PATH   the extension binary (its file name is the name it registers with)
   --invocations N    how many invocations to run (default 36)
-  --require-logs     fail when no function log line reaches the collector
   --real             send to the real New Relic endpoints (needs NEW_RELIC_LICENSE_KEY)";
 
 fn parse(args: &[String]) -> Result<DemoOptions, String> {
@@ -25,7 +24,6 @@ fn parse(args: &[String]) -> Result<DemoOptions, String> {
                 let n = it.next().ok_or("--invocations needs a number")?;
                 opts.invocations = n.parse().map_err(|_| format!("--invocations: not a number: {n}"))?;
             }
-            "--require-logs" => opts.require_logs = true,
             "--real" => opts.destination = Destination::Real,
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument: {other}")),

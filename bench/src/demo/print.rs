@@ -71,6 +71,14 @@ fn received(r: &DemoReport, acc: &Accounting, out: &mut dyn Write) -> io::Result
     writeln!(out, "  {:<16}{}", "malformed/extra", if bad == 0 { "none".to_string() } else { bad.to_string() })
 }
 
+/// CPU time in ticks: zero means "less than one tick", not "none".
+fn cpu_ms(d: Option<Duration>) -> String {
+    match d {
+        Some(d) if d.is_zero() => "< 10 ms (under one tick)".into(),
+        other => opt_ms(other),
+    }
+}
+
 fn opt_ms(d: Option<Duration>) -> String {
     d.map_or("n/a".into(), |d| format!("{} ms", fmt_ms(ms(d))))
 }
@@ -108,17 +116,12 @@ fn extension(r: &DemoReport, out: &mut dyn Write) -> io::Result<()> {
         "CPU (utime+stime)",
         fmt_ms(per),
         fmt_ms(ms(cpu)),
-        opt_ms(r.init_cpu)
+        cpu_ms(r.init_cpu)
     )?;
-    writeln!(
-        out,
-        "  {:<34}{}   (timeout reset: {})",
-        "SHUTDOWN → exit",
-        exit_text(&r.shutdown),
-        exit_text(&r.reset)
-    )?;
-    for line in &r.summaries {
-        writeln!(out, "  {:<34}{}", "extension says", line.trim())?;
+    writeln!(out, "  {:<34}{}   (timeout reset: {})", "SHUTDOWN → exit", exit_text(&r.shutdown), exit_text(&r.reset))?;
+    for (i, line) in r.summaries.iter().enumerate() {
+        let who = format!("extension says (process {})", i + 1);
+        writeln!(out, "  {who:<34}{}", line.trim())?;
     }
     Ok(())
 }

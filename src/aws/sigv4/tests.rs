@@ -100,3 +100,16 @@ fn encoding_rules() {
     check("ä+=%", true, "%C3%A4%2B%3D%25");
     assert_eq!(normalize_value("  a   b \t c "), "a b c");
 }
+
+#[test]
+fn sorting_is_stable_by_name() {
+    let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+    let mut items = vec![pair("b", "1"), pair("a", "2"), pair("b", "0"), pair("a", "1"), pair("c", "")];
+    insertion_sort(&mut items, |x, y| x.0 < y.0);
+    assert_eq!(items, [pair("a", "2"), pair("a", "1"), pair("b", "1"), pair("b", "0"), pair("c", "")]);
+    insertion_sort(&mut items, |x, y| x < y);
+    assert_eq!(items, [pair("a", "1"), pair("a", "2"), pair("b", "0"), pair("b", "1"), pair("c", "")]);
+    let mut empty: Vec<(String, String)> = Vec::new();
+    insertion_sort(&mut empty, |x, y| x < y);
+    assert!(empty.is_empty());
+}
