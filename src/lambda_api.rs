@@ -234,10 +234,61 @@ fn truncate(text: &str, max: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lambda_sim::http::{Reply, Request, Response, Server};
+    use std::sync::{Arc, Mutex};
 
     #[track_caller]
     fn check(body: &str, expected: Option<NextEvent>) {
         assert_eq!(parse_event(body.as_bytes()), expected, "{body}");
+    }
+
+    /// A local Extensions API that records every request and answers `answer`.
+    fn server(answer: Response) -> (Server, Arc<Mutex<Vec<Request>>>) {
+        let seen: Arc<Mutex<Vec<Request>>> = Arc::default();
+        let log = seen.clone();
+        let handler = move |req: Request| {
+            log.lock().expect("lock").push(req);
+            Reply::Respond(answer.clone())
+        };
+        (Server::start("127.0.0.1:0", Arc::new(handler)).expect("server"), seen)
+    }
+
+    #[test]
+    fn init_error_sends_the_error_type_header_and_body() {
+        let (server, seen) = server(Response::json(202, r#"{"status":"OK"}"#));
+        let api = LambdaApi::new(&server.addr().to_string());
+        api.init_error("id-1", "Extension.InitError", "failed to bind: \"denied\"").expect("reported");
+        let requests = seen.lock().expect("lock");
+        let req = &requests[0];
+        assert_eq!((req.method.as_str(), req.path.as_str()), ("POST", "/2020-01-01/extension/init/error"));
+        assert_eq!(req.header("Lambda-Extension-Identifier"), Some("id-1"));
+        assert_eq!(req.header("Lambda-Extension-Function-Error-Type"), Some("Extension.InitError"));
+        let body = json::parse(&req.body).expect("json body");
+        let obj = json::object(&body).expect("object");
+        assert_eq!(json::str_field(obj, "errorType"), Some("Extension.InitError"));
+        assert_eq!(json::str_field(obj, "errorMessage"), Some("failed to bind: \"denied\""));
+    }
+
+    #[test]
+    fn register_sends_name_events_and_feature_and_reads_the_answer() {
+        let body = r#"{"functionName":"f","functionVersion":"$LATEST","handler":"h","accountId":"123456789012"}"#;
+        let (server, seen) = server(Response::json(200, body).with_header("Lambda-Extension-Identifier", "uuid-1"));
+        let api = LambdaApi::new(&server.addr().to_string());
+        let reg = api.register("newrelic-lambda-extension").expect("registered");
+        assert_eq!(reg.id, "uuid-1");
+        assert_eq!(reg.account_id.as_deref(), Some("123456789012"));
+        assert_eq!(reg.function_name.as_deref(), Some("f"));
+        let requests = seen.lock().expect("lock");
+        assert_eq!(requests[0].header("Lambda-Extension-Name"), Some("newrelic-lambda-extension"));
+        assert_eq!(requests[0].header("Lambda-Extension-Accept-Feature"), Some("accountId"));
+        assert_eq!(requests[0].body, br#"{"events":["INVOKE","SHUTDOWN"]}"#);
+    }
+
+    #[test]
+    fn register_errors_carry_status_and_body() {
+        let (server, _) = server(Response::json(403, r#"{"errorType":"Extension.RegistrationClosed"}"#));
+        let err = LambdaApi::new(&server.addr().to_string()).register("x").expect_err("refused");
+        assert!(err.to_string().contains("status 403") && err.to_string().contains("RegistrationClosed"), "{err}");
     }
 
     #[test]

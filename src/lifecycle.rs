@@ -221,8 +221,15 @@ fn next_failed(api: &LambdaApi, id: &str, e: Error, failures: &mut u32) -> Optio
             error!("{e}; exiting");
             Some(1)
         }
+        // An event we do not understand (a newer platform?) is skipped; only a platform that
+        // keeps answering garbage is an unexpected failure worth reporting.
         Error::Protocol { .. } => {
-            error!("{e}; exiting");
+            *failures += 1;
+            if *failures < MAX_NEXT_FAILURES {
+                warn!("{e}; ignored");
+                return None;
+            }
+            error!("{e}; {failures} in a row, exiting");
             if let Err(report) = api.exit_error(id, "Extension.UnexpectedEvent", &e.to_string()) {
                 error!("{report}");
             }

@@ -134,10 +134,19 @@ fn glued_and_zero_length_invocations_attribute_every_payload_once() {
     assert_each_once(&snap, EventKind::AgentPayload, &ids);
 }
 
-/// A fake Extensions API that registers the extension, then answers `event/next` with `status`.
+/// A fake Extensions API that registers the extension, then answers `event/next` with `status`
+/// and `body`. Counts `event/next` calls and records `exit/error` reports.
 fn failing_platform(status: u16) -> (Server, Arc<AtomicUsize>) {
+    let (server, nexts, _) = platform(status, r#"{"errorMessage":"boom","errorType":"Extension.Test"}"#);
+    (server, nexts)
+}
+
+type Reports = Arc<std::sync::Mutex<Vec<(String, Option<String>, String)>>>;
+
+fn platform(status: u16, next_body: &'static str) -> (Server, Arc<AtomicUsize>, Reports) {
     let nexts = Arc::new(AtomicUsize::new(0));
-    let counter = nexts.clone();
+    let reports: Reports = Arc::default();
+    let (counter, seen) = (nexts.clone(), reports.clone());
     let server = Server::start(
         "127.0.0.1:0",
         Arc::new(move |req| {
@@ -149,14 +158,17 @@ fn failing_platform(status: u16) -> (Server, Arc<AtomicUsize>) {
                 )
             } else if req.path.ends_with("/event/next") {
                 counter.fetch_add(1, Ordering::SeqCst);
-                Reply::Respond(Response::json(status, r#"{"errorMessage":"boom","errorType":"Extension.Test"}"#))
+                Reply::Respond(Response::json(status, next_body))
             } else {
+                let header = req.header("Lambda-Extension-Function-Error-Type").map(str::to_string);
+                let body = String::from_utf8_lossy(&req.body).into_owned();
+                seen.lock().expect("lock").push((req.path.clone(), header, body));
                 Reply::Respond(Response::json(202, r#"{"status":"OK"}"#))
             }
         }),
     )
     .expect("server");
-    (server, nexts)
+    (server, nexts, reports)
 }
 
 fn run_against(runtime_api: &str, tag: &str) -> (std::process::ExitStatus, Duration, String) {
@@ -199,6 +211,20 @@ fn event_next_500_or_403_ends_the_process_cleanly_without_a_hot_loop() {
         assert!(output.contains(&format!("status {status}")), "{output}");
         assert!(!output.contains("panicked"), "{output}");
     }
+}
+
+#[test]
+fn unknown_events_are_skipped_and_a_platform_that_keeps_sending_them_gets_an_exit_error() {
+    let (server, nexts, reports) = platform(200, r#"{"eventType":"RESTORE","deadlineMs":1}"#);
+    let (exit, _, output) = run_against(&server.addr().to_string(), "unknown-events");
+    assert_eq!(exit.code(), Some(1), "{output}");
+    assert_eq!(nexts.load(Ordering::SeqCst), 3, "two unknown events are skipped, the third ends it");
+    assert_eq!(output.matches("ignored").count(), 2, "{output}");
+    let reports = reports.lock().expect("lock");
+    let exit_errors: Vec<_> = reports.iter().filter(|(path, _, _)| path.ends_with("/extension/exit/error")).collect();
+    assert_eq!(exit_errors.len(), 1, "{reports:?}");
+    assert_eq!(exit_errors[0].1.as_deref(), Some("Extension.UnexpectedEvent"));
+    assert!(exit_errors[0].2.contains("\"errorType\":\"Extension.UnexpectedEvent\""), "{}", exit_errors[0].2);
 }
 
 #[test]
