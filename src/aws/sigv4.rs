@@ -123,7 +123,7 @@ fn canonical_query(query: &[(&str, &str)]) -> String {
 
 /// A stable insertion sort. A request has a handful of headers and query parameters: this is
 /// all the sorting it needs, and it keeps the binary smaller than the standard library's
-/// general-purpose sorts (measured: 6 KB less).
+/// general-purpose sorts (measured: 1.6 KB less in the stripped release binary).
 fn insertion_sort(items: &mut [(String, String)], before: impl Fn(&(String, String), &(String, String)) -> bool) {
     for i in 1..items.len() {
         let mut j = i;
