@@ -61,6 +61,7 @@ release_version() {
 }
 
 release_deps() {
+    command -v rustup >/dev/null || { echo "rustup is needed to add the musl targets (https://rustup.rs)" >&2; exit 1; }
     local installed; installed=$(rustup target list --installed)
     for pair in $RELEASE_TARGETS; do
         grep -qx "${pair%%:*}" <<<"$installed" || rustup target add "${pair%%:*}"
@@ -223,7 +224,12 @@ release_check_reproducible() {
     say "reproducible: both builds have the same SHA256SUMS"
 }
 
-release() {
+# A subshell: the compilers and flags of release_env must not reach later host builds.
+release() (
+    case "${1:-}" in
+        "" | --check-reproducible) ;;
+        *) echo "usage: ./build.sh release [--check-reproducible]" >&2; exit 2 ;;
+    esac
     release_deps
     release_env
     say "building the release binaries ($(rustc -V))"
@@ -232,9 +238,9 @@ release() {
     release_package target "$RELEASE_DIST"
     (cd "$RELEASE_DIST" && ls -l)
     if [ "${1:-}" = --check-reproducible ]; then release_check_reproducible; fi
-}
+)
 
-# The release binaries, run where users run them (tests/release.rs); needs `release` first.
+# Builds the release, then runs its artifacts where users run them (tests/release.rs).
 release_tests() {
     release
     install_test_deps qemu-user unzip
@@ -263,6 +269,7 @@ case "${1:-help}" in
         cargo build --locked --workspace --all-targets
         say "running the test suite"
         cargo test --locked --workspace
+        release_tests  # static binaries and layer zips, run in a chroot and under qemu-user
         ;;
     bench)
         # Options: --reps N (default 5), --invocations N, --json PATH (default target/bench.json),

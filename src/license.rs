@@ -89,6 +89,7 @@ impl fmt::Display for LicenseError {
                 config::LICENSE_KEY,
                 missing.join(", ")
             ),
+            LicenseError::NotFound(problems) if problems.is_empty() => f.write_str("the lookup failed unexpectedly"),
             LicenseError::NotFound(problems) => {
                 let sentences: Vec<String> = problems.iter().map(|(s, why)| describe(s, why)).collect();
                 f.write_str(&sentences.join("; "))

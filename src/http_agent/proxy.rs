@@ -98,7 +98,7 @@ fn percent_decode(text: &str) -> Option<String> {
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
         if b == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = bytes.get(i + 1..i + 3).filter(|h| h.iter().all(u8::is_ascii_hexdigit))?;
             let value = u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
             out.push(value);
             i += 3;
@@ -155,7 +155,15 @@ mod tests {
 
     #[test]
     fn rejects_what_it_cannot_use() {
-        for text in ["ftp://h:21", "http://", "http://h:99999", "http://h:port", "http://u:%zz@h", "http://u:%ff@h"] {
+        for text in [
+            "ftp://h:21",
+            "http://",
+            "http://h:99999",
+            "http://h:port",
+            "http://u:%zz@h",
+            "http://u:%ff@h",
+            "http://u:%+f@h",
+        ] {
             assert!(parse(PROXY, text, None).is_err(), "{text} should be rejected");
         }
     }

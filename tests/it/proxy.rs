@@ -180,3 +180,66 @@ fn without_the_ca_the_tls_failure_is_clear_counted_and_bounded() {
         }
     }
 }
+
+/// One DER TLV: (tag, contents, rest).
+fn tlv(bytes: &[u8]) -> (u8, &[u8], &[u8]) {
+    let (tag, first) = (bytes[0], bytes[1]);
+    let (header, len) = match first {
+        0..=0x7f => (2, usize::from(first)),
+        _ => {
+            let n = usize::from(first & 0x7f);
+            (2 + n, bytes[2..2 + n].iter().fold(0, |acc, b| (acc << 8) | usize::from(*b)))
+        }
+    };
+    (tag, &bytes[header..header + len], &bytes[header + len..])
+}
+
+/// Subject and public key contents of a certificate: what a trust anchor keeps.
+fn anchor_fields(cert: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let (_, cert, _) = tlv(cert);
+    let (_, mut tbs, _) = tlv(cert);
+    let mut fields = Vec::new();
+    while !tbs.is_empty() {
+        let (_, content, rest) = tlv(tbs);
+        fields.push(content.to_vec());
+        tbs = rest;
+    }
+    // version, serial, algorithm, issuer, validity, subject, spki, …
+    (fields[5].clone(), fields[6].clone())
+}
+
+/// `SSL_CERT_FILE` adds its CAs to the built-in roots, which ureq only takes as certificates
+/// re-encoded from webpki's trust anchors (`roots.rs`). This proves the TLS stack accepts such
+/// re-encoded anchors, name constraints included, by using one made from the private CA as the
+/// only root: the same code re-encodes the built-in roots.
+#[test]
+fn re_encoded_trust_anchors_are_what_the_tls_stack_verifies_with() {
+    use newrelic_lambda_extension::http_agent::{roots, Network};
+    let (pki, dir) = pki("anchors");
+    let collector = lambda_sim::collector::Collector::start().expect("collector");
+    let port = free_port();
+    let _front = tls_front(&pki, port, collector.addr(), &dir);
+    let pem = std::fs::read(&pki.ca).expect("read ca.pem");
+    let ca = roots::parse_certificates(&pem).expect("ca.pem parses");
+    let (subject, spki) = anchor_fields(ca[0].der());
+
+    let connects = |anchor: Vec<u8>| {
+        let cert = ureq::tls::Certificate::from_der(&anchor).to_owned();
+        let network = Network::default().with_only_roots(vec![cert]);
+        let config = network.configure(ureq::Agent::config_builder()).http_status_as_error(false).build();
+        let agent = ureq::Agent::new_with_config(config);
+        agent.get(&format!("https://127.0.0.1:{port}/aws/lambda/v1")).call().map(|_| ()).map_err(|e| e.to_string())
+    };
+    // 127.0.0.1/32 permitted, and 10.0.0.0/8 permitted (so 127.0.0.1 is not).
+    let permit_localhost = [0xa0, 0x0c, 0x30, 0x0a, 0x87, 0x08, 127, 0, 0, 1, 255, 255, 255, 255];
+    let permit_ten = [0xa0, 0x0c, 0x30, 0x0a, 0x87, 0x08, 10, 0, 0, 0, 255, 0, 0, 0];
+
+    assert_eq!(connects(roots::anchor_certificate(&subject, &spki, None)), Ok(()));
+    assert_eq!(connects(roots::anchor_certificate(&subject, &spki, Some(&permit_localhost))), Ok(()));
+    let outside = connects(roots::anchor_certificate(&subject, &spki, Some(&permit_ten)));
+    assert!(outside.as_ref().is_err_and(|e| e.contains("certificate")), "{outside:?}");
+    let mut other_subject = subject.clone();
+    *other_subject.last_mut().expect("non-empty subject") ^= 1;
+    let unknown = connects(roots::anchor_certificate(&other_subject, &spki, None));
+    assert!(unknown.as_ref().is_err_and(|e| e.contains("UnknownIssuer")), "{unknown:?}");
+}

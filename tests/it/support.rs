@@ -24,6 +24,13 @@ pub fn scratch(tag: &str) -> PathBuf {
     dir
 }
 
+/// `http://127.0.0.1:<port>` of a port nothing listens on.
+pub fn closed_port_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    format!("http://127.0.0.1:{port}")
+}
+
 pub struct Env {
     pub lambda: Lambda,
     pub collector: std::sync::Arc<Collector>,
@@ -81,6 +88,10 @@ impl Setup {
         ];
         if self.license_key {
             vars.push(("NEW_RELIC_LICENSE_KEY".to_string(), KEY.to_string()));
+        } else {
+            // Without a key the extension asks Secrets Manager and SSM for one: keep that on
+            // this machine (a closed port refuses at once) instead of reaching amazonaws.com.
+            vars.push(("AWS_ENDPOINT_URL".to_string(), closed_port_url()));
         }
         vars.extend(self.env);
         let lambda = Lambda::start(self.config).expect("simulator starts");
