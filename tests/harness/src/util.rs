@@ -17,13 +17,7 @@ pub struct Rng {
 impl Rng {
     /// A generator replaying the same sequence for the same seed (0 is remapped).
     pub fn seeded(seed: u64) -> Rng {
-        Rng {
-            state: if seed == 0 {
-                0x9E37_79B9_7F4A_7C15
-            } else {
-                seed
-            },
-        }
+        Rng { state: if seed == 0 { 0x9E37_79B9_7F4A_7C15 } else { seed } }
     }
 
     /// A generator seeded from the OS-randomised std hasher keys.
@@ -61,9 +55,7 @@ impl Rng {
 
     /// Lowercase hex of `n` random bytes.
     pub fn hex(&mut self, n: usize) -> String {
-        (0..n)
-            .map(|_| format!("{:02x}", self.next_u64() as u8))
-            .collect()
+        (0..n).map(|_| format!("{:02x}", self.next_u64() as u8)).collect()
     }
 
     /// An id shaped like a UUID v4 (`8-4-4-4-12` hex, version and variant set).
@@ -85,12 +77,7 @@ impl Rng {
 /// 64 random bits without a global: every `RandomState` gets fresh keys.
 fn entropy() -> u64 {
     let mut h = RandomState::new().build_hasher();
-    h.write_u128(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
+    h.write_u128(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
     h.finish()
 }
 
@@ -101,10 +88,7 @@ pub fn uuid_v4() -> String {
 
 /// Milliseconds since the Unix epoch (0 if the clock is before 1970).
 pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// Gzip at the default level.
@@ -121,14 +105,9 @@ pub const GUNZIP_LIMIT: u64 = 256 * 1024 * 1024;
 /// Gunzips (all members), failing on corrupt input or past `GUNZIP_LIMIT`.
 pub fn gunzip(bytes: &[u8]) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
-    flate2::read::MultiGzDecoder::new(bytes)
-        .take(GUNZIP_LIMIT + 1)
-        .read_to_end(&mut out)?;
+    flate2::read::MultiGzDecoder::new(bytes).take(GUNZIP_LIMIT + 1).read_to_end(&mut out)?;
     if out.len() as u64 > GUNZIP_LIMIT {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "gunzip output too large",
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "gunzip output too large"));
     }
     Ok(out)
 }
@@ -161,10 +140,7 @@ mod tests {
         let lens: Vec<usize> = parts.iter().map(|p| p.len()).collect();
         assert_eq!(lens, vec![8, 4, 4, 4, 12], "{id}");
         assert!(parts[2].starts_with('4'), "{id}");
-        assert!(
-            matches!(parts[3].chars().next(), Some('8' | '9' | 'a' | 'b')),
-            "{id}"
-        );
+        assert!(matches!(parts[3].chars().next(), Some('8' | '9' | 'a' | 'b')), "{id}");
         assert_ne!(uuid_v4(), uuid_v4());
     }
 }

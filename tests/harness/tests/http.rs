@@ -44,33 +44,18 @@ fn read_one(r: &mut BufReader<TcpStream>) -> (String, String) {
     }
     let mut body = vec![0; len];
     r.read_exact(&mut body).expect("body");
-    (
-        status.trim().to_string(),
-        String::from_utf8(body).expect("utf8"),
-    )
+    (status.trim().to_string(), String::from_utf8(body).expect("utf8"))
 }
 
 #[test]
 fn request_response_basics() {
     let s = echo_server();
-    let (status, headers, body) = request(
-        s.addr(),
-        "POST",
-        "/a/b?x=1",
-        &[("Content-Type", "application/json")],
-        b"{}",
-        T,
-    )
-    .expect("req");
+    let (status, headers, body) =
+        request(s.addr(), "POST", "/a/b?x=1", &[("Content-Type", "application/json")], b"{}", T).expect("req");
     assert_eq!(status, 200);
-    assert_eq!(
-        String::from_utf8(body).expect("utf8"),
-        "POST /a/b?x=1 ct=application/json body={}"
-    );
+    assert_eq!(String::from_utf8(body).expect("utf8"), "POST /a/b?x=1 ct=application/json body={}");
     assert!(headers.iter().any(|(k, v)| k == "X-Test" && v == "yes"));
-    assert!(headers
-        .iter()
-        .any(|(k, v)| k == "Content-Type" && v == "text/plain; charset=utf-8"));
+    assert!(headers.iter().any(|(k, v)| k == "Content-Type" && v == "text/plain; charset=utf-8"));
 }
 
 #[test]
@@ -78,17 +63,12 @@ fn keep_alive_and_chunked_on_one_connection() {
     let s = echo_server();
     let mut w = TcpStream::connect(s.addr()).expect("connect");
     let mut r = BufReader::new(w.try_clone().expect("clone"));
-    w.write_all(b"GET /one HTTP/1.1\r\nHost: x\r\n\r\n")
-        .expect("write");
-    assert_eq!(
-        read_one(&mut r),
-        ("HTTP/1.1 200 OK".into(), "GET /one ct=- body=".into())
-    );
+    w.write_all(b"GET /one HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
+    assert_eq!(read_one(&mut r), ("HTTP/1.1 200 OK".into(), "GET /one ct=- body=".into()));
     w.write_all(b"POST /two HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n3\r\nefg\r\n0\r\n\r\n")
         .expect("write");
     assert_eq!(read_one(&mut r).1, "POST /two ct=- body=abcdefg");
-    w.write_all(b"PUT /three HTTP/1.1\r\nContent-Length: 3\r\n\r\nxyz")
-        .expect("write");
+    w.write_all(b"PUT /three HTTP/1.1\r\nContent-Length: 3\r\n\r\nxyz").expect("write");
     assert_eq!(read_one(&mut r).1, "PUT /three ct=- body=xyz");
     assert_eq!(s.connection_count(), 1);
 }
@@ -124,10 +104,7 @@ fn one_reply_server(reply: Reply) -> Server {
 fn reply_variants_as_seen_by_a_client() {
     let s = one_reply_server(Reply::Reset);
     let err = request(s.addr(), "GET", "/", &[], b"", T).expect_err("reset");
-    assert!(
-        matches!(err.kind(), std::io::ErrorKind::ConnectionReset),
-        "{err:?}"
-    );
+    assert!(matches!(err.kind(), std::io::ErrorKind::ConnectionReset), "{err:?}");
 
     let s = one_reply_server(Reply::Close);
     let err = request(s.addr(), "GET", "/", &[], b"", T).expect_err("close");
@@ -138,21 +115,11 @@ fn reply_variants_as_seen_by_a_client() {
 
     let s = one_reply_server(Reply::StallMidResponse(Duration::from_secs(3)));
     let start = Instant::now();
-    let err =
-        request(s.addr(), "GET", "/", &[], b"", Duration::from_millis(300)).expect_err("stall");
-    assert!(
-        matches!(
-            err.kind(),
-            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
-        ),
-        "{err:?}"
-    );
+    let err = request(s.addr(), "GET", "/", &[], b"", Duration::from_millis(300)).expect_err("stall");
+    assert!(matches!(err.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock), "{err:?}");
     assert!(start.elapsed() < Duration::from_secs(2));
 
-    let s = one_reply_server(Reply::Delayed(
-        Duration::from_millis(200),
-        Response::json(202, "{}"),
-    ));
+    let s = one_reply_server(Reply::Delayed(Duration::from_millis(200), Response::json(202, "{}")));
     let start = Instant::now();
     let (status, _, body) = request(s.addr(), "POST", "/", &[], b"x", T).expect("delayed");
     assert_eq!((status, body.as_slice()), (202, &b"{}"[..]));
@@ -189,19 +156,12 @@ fn close_idle_connections_keeps_busy_ones_and_accepting() {
     s.close_idle_connections();
     let mut rest = Vec::new();
     r.get_mut().set_read_timeout(Some(T)).expect("timeout");
-    assert_eq!(
-        r.read_to_end(&mut rest).map(|_| rest.len()).unwrap_or(0),
-        0,
-        "idle connection closed"
-    );
+    assert_eq!(r.read_to_end(&mut rest).map(|_| rest.len()).unwrap_or(0), 0, "idle connection closed");
 
     go_tx.send(()).expect("go");
     let (status, _, body) = busy.join().expect("join").expect("busy request survived");
     assert_eq!((status, body.as_slice()), (200, &b"ok"[..]));
-    assert_eq!(
-        request(addr, "GET", "/new", &[], b"", T).expect("new").0,
-        200
-    );
+    assert_eq!(request(addr, "GET", "/new", &[], b"", T).expect("new").0, 200);
 }
 
 #[test]
@@ -212,18 +172,9 @@ fn shutdown_refuses_then_port_can_be_bound_again() {
     let err = request(addr, "GET", "/", &[], b"", T).expect_err("refused");
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err:?}");
     let again = echo_server_on(&addr.to_string());
-    assert_eq!(
-        request(again.addr(), "GET", "/", &[], b"", T)
-            .expect("req")
-            .0,
-        200
-    );
+    assert_eq!(request(again.addr(), "GET", "/", &[], b"", T).expect("req").0, 200);
 }
 
 fn echo_server_on(bind: &str) -> Server {
-    Server::start(
-        bind,
-        Arc::new(|_r: Request| Reply::Respond(Response::new(200))),
-    )
-    .expect("rebind")
+    Server::start(bind, Arc::new(|_r: Request| Reply::Respond(Response::new(200)))).expect("rebind")
 }

@@ -112,21 +112,19 @@ fn read_lines(
     name: &str,
 ) -> io::Result<thread::JoinHandle<()>> {
     let shared = Arc::clone(shared);
-    thread::Builder::new()
-        .name(format!("sim-out-{name}"))
-        .spawn(move || {
-            let mut reader = BufReader::new(stream);
-            let mut buf = Vec::new();
-            loop {
-                buf.clear();
-                match reader.read_until(b'\n', &mut buf) {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {}
-                }
-                let line = String::from_utf8_lossy(&buf).trim_end_matches(['\n', '\r']).to_string();
-                let mut st = shared.lock();
-                st.output.push(line.clone());
-                delivery::emit(&shared, &mut st, "extension", s(&line));
+    thread::Builder::new().name(format!("sim-out-{name}")).spawn(move || {
+        let mut reader = BufReader::new(stream);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
             }
-        })
+            let line = String::from_utf8_lossy(&buf).trim_end_matches(['\n', '\r']).to_string();
+            let mut st = shared.lock();
+            st.output.push(line.clone());
+            delivery::emit(&shared, &mut st, "extension", s(&line));
+        }
+    })
 }
