@@ -34,7 +34,8 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     if !total_ns.is_finite() || total_ns > 1e18 {
         return None;
     }
-    Some(Duration::from_nanos(total_ns as u64))
+    // Rounded, not truncated: `32.407s` is 32406999999.999996 ns in binary floating point.
+    Some(Duration::from_nanos(total_ns.round() as u64))
 }
 
 #[cfg(test)]
@@ -52,6 +53,8 @@ mod tests {
         check("2s", Some(2000));
         check("1m30s", Some(90_000));
         check("1.5s", Some(1500));
+        check("32.407s", Some(32_407));
+        check("1.001s", Some(1001));
         check(" 10s ", Some(10_000));
         check("2400ms", Some(2400));
         check("1h", Some(3_600_000));

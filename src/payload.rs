@@ -18,6 +18,11 @@ pub const MAX_INFLATED_BYTES: u64 = 16 << 20;
 /// attribute counts and lengths); the cap bounds parsing memory to a few MB.
 pub const MAX_EVENT_BYTES: usize = 256 << 10;
 
+/// Longest request id or trace id read from a payload (real ones have 36 and 32 characters).
+/// A trace id is copied into every forwarded log line of its invocation, so an oversized one
+/// would multiply memory by the number of lines; one this long is ignored like a missing one.
+pub const MAX_ID_BYTES: usize = 256;
+
 /// How many value scans that ran to the end of the input without closing are tolerated per
 /// [`split`] call. Each costs one pass over the rest of the input, so this bounds `split` to
 /// a constant number of passes (linear time) whatever the input.
@@ -40,9 +45,15 @@ pub struct PayloadInfo {
 /// something like a payload opens (`[1,`, `["2",`): a truncated payload's inner objects are
 /// not mistaken for payloads.
 pub fn split(bytes: &[u8]) -> Vec<&[u8]> {
+    scan_pieces(bytes).0
+}
+
+/// [`split`], and where the first value that opens but does not close before the end starts.
+fn scan_pieces(bytes: &[u8]) -> (Vec<&[u8]>, Option<usize>) {
     let mut pieces = Vec::new();
     // Start and end (exclusive, trailing whitespace excluded) of the pending garbage.
     let mut garbage: Option<(usize, usize)> = None;
+    let mut unclosed = None;
     let mut failed_scans = 0;
     let mut i = 0;
     while let Some(&byte) = bytes.get(i) {
@@ -63,28 +74,37 @@ pub fn split(bytes: &[u8]) -> Vec<&[u8]> {
             }
             failed_scans += 1;
         }
+        // A bracket scan only fails by running off the end: the value may still be arriving.
+        if candidate {
+            unclosed = unclosed.or(Some(i));
+        }
         garbage = Some((garbage.map_or(i, |(start, _)| start), i + 1));
         i += 1;
     }
     push_range(&mut pieces, bytes, garbage);
-    pieces
+    (pieces, unclosed)
 }
 
 /// Like [`split`], for a stream: returns the pieces that are final and how many bytes they
-/// cover. A trailing part that is not a complete JSON value (a payload still arriving, or
-/// trailing text) is left for the caller to complete with more bytes.
+/// cover. What is not final is left for the caller to complete with more bytes: a value that
+/// opens but does not close yet, with everything after it (a complete-looking value inside an
+/// unfinished payload is not a payload of its own), and trailing text.
 pub fn split_complete(bytes: &[u8]) -> (Vec<&[u8]>, usize) {
-    let mut pieces = split(bytes);
+    let (mut pieces, unclosed) = scan_pieces(bytes);
     let base = bytes.as_ptr() as usize;
-    let unfinished = pieces.last().is_some_and(|last| {
-        !(matches!(last.first(), Some(b'[' | b'{')) && scan::container_end(last, 0) == Some(last.len()))
-    });
-    if unfinished {
-        if let Some(tail) = pieces.pop() {
-            return (pieces, tail.as_ptr() as usize - base);
+    let start = |piece: &[u8]| piece.as_ptr() as usize - base;
+    let first_unfinished = match unclosed {
+        Some(at) => pieces.iter().position(|p| start(p) + p.len() > at),
+        // Without a failed scan, every piece opening with a bracket is a whole value.
+        None => pieces.last().is_some_and(|last| !matches!(last.first(), Some(b'[' | b'{'))).then(|| pieces.len() - 1),
+    };
+    match first_unfinished.and_then(|i| Some((i, start(pieces.get(i)?)))) {
+        Some((i, at)) => {
+            pieces.truncate(i);
+            (pieces, at)
         }
+        None => (pieces, bytes.len()),
     }
-    (pieces, bytes.len())
 }
 
 fn push_range<'a>(pieces: &mut Vec<&'a [u8]>, bytes: &'a [u8], range: Option<(usize, usize)>) {
@@ -220,11 +240,12 @@ fn events(section: Option<&[u8]>) -> impl Iterator<Item = Array> + '_ {
     })
 }
 
-/// A non-empty string attribute from element `index` (an object) of one event.
+/// A non-empty string attribute of at most [`MAX_ID_BYTES`] from element `index` (an object)
+/// of one event.
 fn attribute<'a>(event: &'a Array, index: usize, key: &str) -> Option<&'a str> {
     match event.get(index)? {
         Value::Object(attributes) => match attributes.get(key)? {
-            Value::String(text) if !text.is_empty() => Some(text),
+            Value::String(text) if !text.is_empty() && text.len() <= MAX_ID_BYTES => Some(text),
             _ => None,
         },
         _ => None,

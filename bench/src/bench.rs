@@ -45,7 +45,7 @@ impl BenchOptions {
             reps: 5,
             invocations: 200,
             cold_samples: 20,
-            log_lines: 100_000,
+            log_lines: 50_000,
             delay: Duration::from_millis(50),
             callgrind: true,
             json: crate::target_dir().join("bench.json"),
@@ -121,7 +121,8 @@ fn cold_phase(opts: &BenchOptions, r: &mut Results, out: &mut dyn Write) {
 fn busy_phase(opts: &BenchOptions, r: &mut Results, out: &mut dyn Write, started: Instant) {
     for rep in 0..opts.reps {
         let t = Instant::now();
-        let mut runs: Vec<(PathBuf, Subject, Option<Duration>)> = vec![(opts.floor.clone(), Subject::Floor, None)];
+        let mut runs: Vec<(PathBuf, Subject, Option<Duration>)> =
+            vec![(opts.floor.clone(), Subject::FloorReadingPipe, None)];
         for delay in opts.collectors() {
             for p in Policy::ALL {
                 runs.push((opts.extension.clone(), Subject::Ours(p), delay));

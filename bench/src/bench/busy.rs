@@ -49,16 +49,26 @@ impl Policy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Subject {
     Ours(Policy),
-    /// The floor extension, reading the agent pipe so the agent never blocks.
+    /// The floor extension as it is: register, subscribe, loop, exit (the
+    /// cold-start floor).
     Floor,
+    /// The floor extension also reading the agent pipe, so the agent never
+    /// blocks (the busy-run floor). Its FIFO comes from a `mkfifo` child
+    /// process, which would distort a cold-start figure.
+    FloorReadingPipe,
 }
 
 impl Subject {
     pub fn env(self) -> Vec<(String, String)> {
         match self {
             Subject::Ours(p) => p.env(),
-            Subject::Floor => vec![("FLOOR_READ_PIPE".to_string(), "1".to_string())],
+            Subject::Floor => Vec::new(),
+            Subject::FloorReadingPipe => vec![("FLOOR_READ_PIPE".to_string(), "1".to_string())],
         }
+    }
+
+    pub fn is_floor(self) -> bool {
+        matches!(self, Subject::Floor | Subject::FloorReadingPipe)
     }
 }
 
@@ -132,7 +142,7 @@ pub fn run(binary: &Path, subject: Subject, delay: Option<Duration>, invocations
     let exit = result.extensions.iter().find(|e| pids.contains(&e.pid));
     out.shutdown_to_exit_ms = exit.and_then(|e| e.time_to_exit).map(ms);
     out.exited_cleanly = exit.is_some_and(|e| !e.killed && e.exit_code == Some(0));
-    if subject != Subject::Floor {
+    if !subject.is_floor() {
         collector.with(|snap| account(snap, &written, started, &mut out));
     }
     Ok(out)

@@ -5,6 +5,7 @@
 
 use crate::procfs;
 use crate::session::{Destination, Session, Spec};
+use lambda_sim::collector::Endpoint;
 use lambda_sim::lambda::{Invocation, SimConfig};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -14,7 +15,7 @@ const WARMUP_LINES: usize = 10;
 /// How long the first lines may take before forwarding counts as absent.
 const PROBE_WAIT: Duration = Duration::from_secs(3);
 /// Longest wait for the whole burst.
-const BURST_WAIT: Duration = Duration::from_secs(60);
+const BURST_WAIT: Duration = Duration::from_secs(20);
 
 #[derive(Debug, Clone, Copy)]
 pub struct Throughput {
@@ -75,9 +76,13 @@ pub fn run(binary: &Path, lines: usize) -> Result<Option<Throughput>, String> {
     }
     let target = WARMUP_LINES + lines;
     collector.wait_until(BURST_WAIT, |s| s.logs().count() >= target);
-    let wall = started.elapsed();
     let cpu_after = procfs::cpu_ticks(pid).unwrap_or(cpu_before);
-    let delivered = collector.with(|s| s.logs().count()).saturating_sub(WARMUP_LINES);
+    let (delivered, last) = collector.with(|s| {
+        let last = s.requests().iter().filter(|r| r.endpoint == Endpoint::Log && r.delivered).map(|r| r.at).max();
+        (s.logs().count().saturating_sub(WARMUP_LINES), last)
+    });
+    // Until the last line arrived, so a line that never comes does not stretch the time.
+    let wall = last.map_or(started.elapsed(), |at| at.saturating_duration_since(started));
     session.lambda.shutdown("spindown");
     Ok(Some(Throughput {
         emitted: lines,

@@ -30,7 +30,7 @@ fn per_run(r: &Results, subject: Subject, delay: Option<Duration>, f: impl Fn(&B
 }
 
 fn floor_runs(r: &Results, f: impl Fn(&BusyRun) -> Option<f64>) -> Vec<f64> {
-    per_run(r, Subject::Floor, None, f)
+    per_run(r, Subject::FloorReadingPipe, None, f)
 }
 
 fn after_delivery(b: &BusyRun) -> Option<f64> {
@@ -142,10 +142,10 @@ fn log_figures(r: &Results) -> Vec<Figure> {
         LogsResult::Measured(m) => {
             let w: Vec<f64> = m.iter().map(|t| t.lines_per_second()).collect();
             let c: Vec<f64> = m.iter().filter_map(|t| t.lines_per_cpu_second()).collect();
-            let lost = m.iter().any(|t| t.delivered < t.emitted);
+            let lost: usize = m.iter().map(|t| t.emitted.saturating_sub(t.delivered)).sum();
             let (wall, core) = (wall.ours(&w), core.ours(&c));
-            if lost {
-                return vec![wall.note("incomplete: not every line arrived"), core];
+            if lost > 0 {
+                return vec![wall.note(&format!("{lost} lines never arrived")), core];
             }
             vec![wall, core]
         }
@@ -184,6 +184,7 @@ pub fn print_table(figures: &[Figure], out: &mut dyn Write) -> io::Result<()> {
         }
         let ours = match (&f.ours, &f.note) {
             (None, Some(note)) => note.clone(),
+            (Some(_), Some(note)) => format!("{} [{note}]", f.cell(f.ours.as_ref())),
             _ => f.cell(f.ours.as_ref()),
         };
         let floor = if f.floor.is_some() { f.cell(f.floor.as_ref()) } else { "—".to_string() };
