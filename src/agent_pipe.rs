@@ -7,12 +7,13 @@
 
 use std::ffi::CString;
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::event::{AgentPayload, Event};
 use crate::{payload, timefmt};
@@ -23,9 +24,9 @@ use crate::{payload, timefmt};
 /// forwarded and reading goes on in further chunks of this size.
 pub const MAX_READ_BYTES: u64 = 16 << 20;
 
-/// How long an unfinished tail (a write that is not whole JSON) waits for more bytes before it
-/// is forwarded as it is. A real payload arrives in one `write`, so its bytes are all in the
-/// pipe together; only broken writes wait this long.
+/// How long an unfinished tail (a write that is not whole JSON) waits to become whole before it
+/// is forwarded as it is, split as well as it can be. A real payload arrives in one `write`, so
+/// its bytes are all in the pipe together; only broken writes wait this long.
 const TAIL_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// Failed opens in a row before the reader gives up (the FIFO was removed or replaced).
@@ -56,24 +57,41 @@ pub fn remove(path: &Path) {
     let _ = fs::remove_file(path);
 }
 
+/// The running reader thread.
+pub struct Reader {
+    pub thread: thread::JoinHandle<()>,
+    /// Asks the reader to forward everything it holds (see [`Drain`]).
+    pub drain: Drain,
+}
+
+/// Wakes the reader: it forwards the bytes it holds back (an unfinished write), then sends
+/// `Event::PipeDrained`. Everything written to the pipe before the call is then in the
+/// channel ahead of that event: SHUTDOWN uses it as a barrier.
+pub struct Drain(UnixStream);
+
+impl Drain {
+    pub fn request(&self) -> bool {
+        (&self.0).write_all(b"!").is_ok()
+    }
+}
+
 /// Starts the named reader thread. It never keeps the process alive (the process exits
 /// around it).
-pub fn spawn_reader(
-    path: PathBuf,
-    tx: crossbeam_channel::Sender<Event>,
-) -> std::io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new().name("agent-pipe".into()).spawn(move || read_loop(&path, &tx))
+pub fn spawn_reader(path: PathBuf, tx: crossbeam_channel::Sender<Event>) -> io::Result<Reader> {
+    let (ours, theirs) = UnixStream::pair()?;
+    let thread = thread::Builder::new().name("agent-pipe".into()).spawn(move || read_loop(&path, &tx, &theirs))?;
+    Ok(Reader { thread, drain: Drain(ours) })
 }
 
 /// The channel is gone: nobody will ever read what we send.
 struct Disconnected;
 
-fn read_loop(path: &Path, tx: &crossbeam_channel::Sender<Event>) {
+fn read_loop(path: &Path, tx: &crossbeam_channel::Sender<Event>, wake: &UnixStream) {
     let mut failures = 0;
     loop {
         match open_fifo(path) {
             Ok(file) => {
-                if let Err(e) = stream(file, tx) {
+                if let Err(e) = stream(file, tx, wake) {
                     match e {
                         StreamEnd::Disconnected => return,
                         StreamEnd::Io(e) => crate::warn!("agent pipe read failed: {e}"),
@@ -113,45 +131,96 @@ enum StreamEnd {
 /// Reads the byte stream, forwarding every complete top-level JSON value as soon as it is
 /// whole. An unfinished tail is kept until more bytes come; if none come within
 /// [`TAIL_TIMEOUT`] (a truncated or non-JSON write), it is forwarded as it is.
-fn stream(mut file: File, tx: &crossbeam_channel::Sender<Event>) -> Result<(), StreamEnd> {
+fn stream(mut file: File, tx: &crossbeam_channel::Sender<Event>, wake: &UnixStream) -> Result<(), StreamEnd> {
+    let disconnected = |_| StreamEnd::Disconnected;
     let mut pending: Vec<u8> = Vec::new();
+    // Since when the bytes in `pending` have been waiting to become whole.
+    let mut waiting_since = Instant::now();
     let mut chunk = vec![0u8; 64 * 1024];
+    let mut wake_open = true;
     loop {
-        if !pending.is_empty() && !readable_within(&file, TAIL_TIMEOUT) {
-            forward(&pending, tx).map_err(|_| StreamEnd::Disconnected)?;
+        // Timed from when the tail started, not from the last byte: a busy agent writing good
+        // payloads behind a broken one must not keep them waiting.
+        let limit = (!pending.is_empty()).then(|| TAIL_TIMEOUT.saturating_sub(waiting_since.elapsed()));
+        let (data, mut drain) = wait(&file, wake_open.then_some(wake), limit);
+        if drain {
+            let mut token = [0u8; 64];
+            // EOF: the other side is gone (the pipeline ended); stop listening to it.
+            if matches!((&*wake).read(&mut token), Ok(0) | Err(_)) {
+                wake_open = false;
+                drain = false;
+            }
+        }
+        if drain || (!data && !pending.is_empty()) {
+            // Whatever is in the pipe right now belongs before the drain barrier too.
+            if drain && data {
+                read_available(&mut file, &mut chunk, &mut pending).map_err(StreamEnd::Io)?;
+            }
+            forward(&pending, tx).map_err(disconnected)?;
             pending = Vec::new();
+            if drain {
+                tx.send(Event::PipeDrained).map_err(|_| StreamEnd::Disconnected)?;
+            }
             continue;
         }
-        let n = match file.read(&mut chunk) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(StreamEnd::Io(e)),
-        };
-        pending.extend_from_slice(chunk.get(..n).unwrap_or_default());
+        if !data {
+            continue;
+        }
+        if pending.is_empty() {
+            waiting_since = Instant::now();
+        }
+        if read_available(&mut file, &mut chunk, &mut pending).map_err(StreamEnd::Io)? == 0 {
+            return Ok(());
+        }
         let consumed = {
             let (pieces, consumed) = payload::split_complete(&pending);
             for piece in pieces {
-                send(piece, tx).map_err(|_| StreamEnd::Disconnected)?;
+                send(piece, tx).map_err(disconnected)?;
             }
             consumed
         };
-        pending.drain(..consumed);
+        if consumed > 0 {
+            pending.drain(..consumed);
+            waiting_since = Instant::now();
+        }
         if pending.len() as u64 >= MAX_READ_BYTES {
-            forward(&pending, tx).map_err(|_| StreamEnd::Disconnected)?;
+            forward(&pending, tx).map_err(disconnected)?;
             pending = Vec::new();
         }
     }
 }
 
-/// Waits until `file` has bytes to read, at most `timeout`.
-fn readable_within(file: &File, timeout: Duration) -> bool {
+/// One read of what the FIFO has, appended to `pending`; 0 only if the FIFO reports EOF.
+fn read_available(file: &mut File, chunk: &mut [u8], pending: &mut Vec<u8>) -> io::Result<usize> {
+    loop {
+        match file.read(chunk) {
+            Ok(n) => {
+                pending.extend_from_slice(chunk.get(..n).unwrap_or_default());
+                return Ok(n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Waits until the FIFO has bytes or a drain is requested, at most `limit` (forever if
+/// `None`). Returns (FIFO readable, drain requested).
+fn wait(file: &File, wake: Option<&UnixStream>, limit: Option<Duration>) -> (bool, bool) {
     use std::os::fd::AsRawFd;
-    let mut fds = libc::pollfd { fd: file.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-    let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
-    // SAFETY: `fds` is one valid pollfd that outlives the call; nfds is 1.
-    let ready = unsafe { libc::poll(&mut fds, 1, millis) };
-    ready > 0
+    let mut fds = [
+        libc::pollfd { fd: file.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+        // A negative fd is ignored by poll.
+        libc::pollfd { fd: wake.map_or(-1, AsRawFd::as_raw_fd), events: libc::POLLIN, revents: 0 },
+    ];
+    let millis = limit.map_or(-1, |l| libc::c_int::try_from(l.as_millis()).unwrap_or(libc::c_int::MAX));
+    // SAFETY: `fds` is an array of two valid pollfds that outlives the call; nfds matches it.
+    let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, millis) };
+    if ready <= 0 {
+        return (false, false);
+    }
+    let [fifo, drain] = fds;
+    (fifo.revents & libc::POLLIN != 0, drain.revents & (libc::POLLIN | libc::POLLHUP) != 0)
 }
 
 /// One event per payload in `bytes`; whitespace-only input sends nothing.
@@ -174,7 +243,7 @@ fn send(piece: &[u8], tx: &crossbeam_channel::Sender<Event>) -> Result<(), Disco
 #[cfg(test)]
 mod tests {
     use std::io::Write;
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
     use super::*;
 
@@ -257,19 +326,19 @@ mod tests {
         let reader = spawn_reader(fifo.clone(), tx).unwrap();
         drop(rx);
         write_once(&fifo, FIRST);
-        reader.join().unwrap();
+        reader.thread.join().unwrap();
     }
 
     #[test]
     fn reader_ends_when_the_fifo_is_missing_or_not_a_fifo() {
         let dir = TempDir::new("missing");
         let (tx, rx) = crossbeam_channel::bounded(16);
-        spawn_reader(dir.0.join("absent"), tx).unwrap().join().unwrap();
+        spawn_reader(dir.0.join("absent"), tx).unwrap().thread.join().unwrap();
         // A regular file would read the same bytes forever: refused, nothing sent.
         let file = dir.0.join("regular");
         fs::write(&file, FIRST).unwrap();
         let (tx2, rx2) = crossbeam_channel::bounded(16);
-        spawn_reader(file, tx2).unwrap().join().unwrap();
+        spawn_reader(file, tx2).unwrap().thread.join().unwrap();
         assert!(rx.is_empty() && rx2.is_empty());
     }
 
@@ -302,6 +371,48 @@ mod tests {
         let cut = &FIRST[..FIRST.len() / 2];
         write_once(&fifo, &[cut, SECOND].concat());
         assert_eq!(next_payload(&rx).text.as_bytes(), cut);
+        assert_eq!(next_payload(&rx).text.as_bytes(), SECOND);
+    }
+
+    #[test]
+    fn a_broken_write_does_not_hold_back_a_busy_agents_payloads() {
+        let dir = TempDir::new("busy-after-broken");
+        let fifo = dir.0.join("newrelic-telemetry");
+        create(&fifo).unwrap();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        spawn_reader(fifo.clone(), tx).unwrap();
+        write_once(&fifo, br#"{"broken": "#);
+        // The scenario: an agent writing a good payload every 40 ms, so the pipe is never
+        // quiet for TAIL_TIMEOUT. The tail must still be settled TAIL_TIMEOUT after it began.
+        for _ in 0..19 {
+            write_once(&fifo, FIRST);
+            thread::sleep(Duration::from_millis(40));
+        }
+        let early = rx.len();
+        write_once(&fifo, FIRST);
+        assert!(early > 0, "nothing came out during 760 ms of writes after a broken one");
+        assert_eq!(next_payload(&rx).text, r#"{"broken":"#);
+        for n in 0..20 {
+            assert_eq!(next_payload(&rx).text.as_bytes(), FIRST, "payload {n}");
+        }
+    }
+
+    #[test]
+    fn a_drain_hands_over_a_held_tail_before_its_marker() {
+        let dir = TempDir::new("drain");
+        let fifo = dir.0.join("newrelic-telemetry");
+        create(&fifo).unwrap();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let reader = spawn_reader(fifo.clone(), tx).unwrap();
+        write_once(&fifo, &[FIRST, b"[1,\"NR_LAMBDA_MONITORING\",\"cut"].concat());
+        assert_eq!(next_payload(&rx).text.as_bytes(), FIRST);
+        assert!(reader.drain.request());
+        assert_eq!(next_payload(&rx).text, "[1,\"NR_LAMBDA_MONITORING\",\"cut");
+        assert!(matches!(rx.recv_timeout(WAIT), Ok(Event::PipeDrained)));
+        // Nothing held: a drain answers at once, and the reader keeps working afterwards.
+        assert!(reader.drain.request());
+        assert!(matches!(rx.recv_timeout(WAIT), Ok(Event::PipeDrained)));
+        write_once(&fifo, SECOND);
         assert_eq!(next_payload(&rx).text.as_bytes(), SECOND);
     }
 

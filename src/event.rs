@@ -26,6 +26,8 @@ pub enum Event {
     Flush(FlushRequest),
     /// SHUTDOWN: synthesize what is missing, deliver everything, reply with the summary.
     Shutdown(ShutdownRequest),
+    /// The pipe reader forwarded everything it held when asked (the SHUTDOWN barrier).
+    PipeDrained,
 }
 
 #[derive(Debug, Clone)]

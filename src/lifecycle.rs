@@ -94,16 +94,20 @@ impl Setup<'_> {
         let (tx, rx) = crossbeam_channel::bounded(QUEUE_CAPACITY);
         // The FIFO must exist before the first `event/next`. Without it the agents print their
         // payloads to stdout instead: degraded, but the function keeps working, so not fatal.
-        match agent_pipe::create(&self.config.pipe_path) {
+        let drain = match agent_pipe::create(&self.config.pipe_path) {
             Ok(()) => {
-                agent_pipe::spawn_reader(self.config.pipe_path.clone(), tx.clone())
+                let reader = agent_pipe::spawn_reader(self.config.pipe_path.clone(), tx.clone())
                     .map_err(io("failed to start the pipe reader"))?;
+                Some(reader.drain)
             }
-            Err(e) => warn!(
-                "cannot create the agent pipe {}: {e}; agent payloads will not be collected",
-                self.config.pipe_path.display()
-            ),
-        }
+            Err(e) => {
+                warn!(
+                    "cannot create the agent pipe {}: {e}; agent payloads will not be collected",
+                    self.config.pipe_path.display()
+                );
+                None
+            }
+        };
         let socket = listener::bind().map_err(io("failed to bind the Telemetry API listener"))?;
         let port = socket.local_addr().map_err(io("failed to read the listener's port"))?.port();
         listener::spawn(socket, tx.clone()).map_err(io("failed to start the Telemetry API listener"))?;
@@ -149,6 +153,7 @@ impl Setup<'_> {
             flush_mode: self.config.flush_mode,
             max_data_age: self.config.max_data_age,
             budget: self.config.data_collection_timeout,
+            drain,
             logs: LogSettings {
                 selection: self.config.send_logs,
                 collect_trace_id: self.config.collect_trace_id,

@@ -3,16 +3,18 @@
 //! parsing (Lambda redelivers a rejected batch forever), then parses it with
 //! [`parse_batch`] and sends [`Event::Telemetry`] to the pipeline. One accept thread; each
 //! connection gets its own short-lived thread, a slot under a cap, an idle timeout and a
-//! per-request deadline, so a hostile or stalled client can never hold up Lambda's
-//! deliveries. It never logs per batch: with an `extension` subscription its own output
-//! would come back as telemetry.
+//! per-request deadline. When every slot is taken, the connection that made progress least
+//! recently (idle, or stuck in a request) is closed to make room, so clients that hold
+//! connections open can never lock Lambda's deliveries out. Bodies are parsed one at a time,
+//! so memory is bounded by the cap on connections times the cap on a body. It never logs per
+//! batch: with an `extension` subscription its own output would come back as telemetry.
 
 mod http;
 
 use std::io::{self, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -23,8 +25,9 @@ use crate::event::Event;
 use crate::telemetry::{parse_batch, Batch};
 
 /// Largest request body accepted; larger bodies are answered 200, discarded and counted.
-/// Lambda sends up to about 2 × `maxBytes` (1 MiB at most) plus per-record metadata.
-pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Lambda's batches stay near the `maxBytes` we subscribe with (256 KiB), and 1 MiB is the
+/// largest `maxBytes` it allows at all: this is four times ours, with room for metadata.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// Lambda uses one or two connections; the cap only bounds what hostile clients can hold.
 const MAX_CONNECTIONS: usize = 32;
@@ -32,6 +35,8 @@ const MAX_CONNECTIONS: usize = 32;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Whole-request budget (head and body): a few MiB over loopback takes milliseconds.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the accept loop waits for an evicted connection's thread to free its slot.
+const EVICTION_WAIT: Duration = Duration::from_millis(50);
 /// Pause after a failed `accept` (e.g. out of file descriptors) so the loop cannot spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 const READ_BUFFER_BYTES: usize = 64 * 1024;
@@ -85,28 +90,77 @@ impl Drop for Slot {
     }
 }
 
+/// When a connection last made progress (accepted, or a request answered), as a tick of the
+/// listener's progress clock: a counter, so no two events tie. Shared by the connection's
+/// thread and the accept loop.
+struct Progress {
+    clock: Arc<AtomicU64>,
+    at: Arc<AtomicU64>,
+}
+
+impl Progress {
+    fn mark(&self) {
+        self.at.store(self.clock.fetch_add(1, Ordering::SeqCst), Ordering::SeqCst);
+    }
+}
+
+/// A served connection as the accept loop sees it: a handle to close it (which does not keep
+/// the socket open once its thread is done with it), and its progress.
+struct Tracked {
+    stream: Weak<TcpStream>,
+    at: Arc<AtomicU64>,
+}
+
 fn accept_loop(listener: &TcpListener, tx: &Sender<Event>, settings: Settings) {
     // Only this thread increments, so check-then-increment cannot race.
     let active = Arc::new(AtomicUsize::new(0));
+    let clock = Arc::new(AtomicU64::new(0));
+    let parse_turn = Arc::new(Mutex::new(()));
+    let mut tracked: Vec<Tracked> = Vec::new();
     for stream in listener.incoming() {
         let Ok(stream) = stream else {
             thread::sleep(ACCEPT_BACKOFF);
             continue;
         };
+        tracked.retain(|t| t.stream.strong_count() > 0);
         if active.load(Ordering::SeqCst) >= settings.max_connections {
-            drop(stream); // the newest connection is the one refused
-            continue;
+            evict_stalest(&mut tracked);
+            // A closed connection's thread frees its slot within moments; should one be stuck
+            // (a parse in progress), twice the cap still bounds the threads.
+            let until = Instant::now() + EVICTION_WAIT;
+            while active.load(Ordering::SeqCst) >= settings.max_connections && Instant::now() < until {
+                thread::sleep(Duration::from_millis(1));
+            }
+            if active.load(Ordering::SeqCst) >= 2 * settings.max_connections {
+                drop(stream);
+                continue;
+            }
         }
+        let stream = Arc::new(stream);
+        let at = Arc::new(AtomicU64::new(clock.fetch_add(1, Ordering::SeqCst)));
+        tracked.push(Tracked { stream: Arc::downgrade(&stream), at: Arc::clone(&at) });
         active.fetch_add(1, Ordering::SeqCst);
         let slot = Slot(Arc::clone(&active));
-        let tx = tx.clone();
+        let (tx, turn, clock) = (tx.clone(), Arc::clone(&parse_turn), Arc::clone(&clock));
         // On spawn failure the closure is dropped: the slot is released, the stream closed.
         let _ = thread::Builder::new().name("telemetry-conn".into()).spawn(move || {
-            serve(&stream, &tx, &settings);
+            serve(&stream, &tx, &settings, &Progress { clock, at }, &turn);
             // Free the slot before closing, so a peer that sees the close can reconnect.
             drop(slot);
             drop(stream);
         });
+    }
+}
+
+/// Closes the connection that made progress least recently: a new connection is far more
+/// likely to be Lambda's next delivery than an idle or stuck one is to ever finish. Its
+/// thread sees the close on its next read, answers nothing and frees its slot.
+fn evict_stalest(tracked: &mut Vec<Tracked>) {
+    let stalest = tracked.iter().enumerate().min_by_key(|(_, t)| t.at.load(Ordering::SeqCst)).map(|(i, _)| i);
+    let Some(index) = stalest else { return };
+    let evicted = tracked.swap_remove(index);
+    if let Some(stream) = evicted.stream.upgrade() {
+        let _ = stream.shutdown(Shutdown::Both);
     }
 }
 
@@ -137,7 +191,9 @@ enum Delivery {
 }
 
 /// Serves requests on one connection until it closes, fails, times out or asks to close.
-fn serve(stream: &TcpStream, tx: &Sender<Event>, settings: &Settings) {
+/// Bodies are parsed in turn with the other connections: parsing allocates a few times a
+/// body's size, and one parse at a time keeps that from multiplying by the connections.
+fn serve(stream: &TcpStream, tx: &Sender<Event>, settings: &Settings, progress: &Progress, parse_turn: &Mutex<()>) {
     let _ = stream.set_write_timeout(Some(settings.idle));
     let _ = stream.set_nodelay(true);
     let reader = DeadlineReader { stream, idle: settings.idle.max(Duration::from_millis(1)), until: Instant::now() };
@@ -147,10 +203,14 @@ fn serve(stream: &TcpStream, tx: &Sender<Event>, settings: &Settings) {
         let Some((delivery, keep_alive)) = next_request(&mut reader, stream, &settings.limits) else {
             return;
         };
+        progress.mark();
         let batch = match delivery {
             // An empty body delivered nothing (e.g. a probe); there is nothing to count.
             Delivery::Body(body) if body.is_empty() => Batch::default(),
-            Delivery::Body(body) => parse_batch(&body),
+            Delivery::Body(body) => {
+                let _turn = parse_turn.lock().unwrap_or_else(PoisonError::into_inner);
+                parse_batch(&body)
+            }
             Delivery::Oversized => Batch { oversized: 1, ..Batch::default() },
             Delivery::Malformed => Batch { malformed: 1, ..Batch::default() },
         };

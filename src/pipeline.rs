@@ -36,6 +36,8 @@ pub struct PipelineConfig {
     /// Time budget of one background delivery (`NEW_RELIC_DATA_COLLECTION_TIMEOUT`).
     pub budget: Duration,
     pub logs: LogSettings,
+    /// Asks the agent pipe reader to hand over what it holds (none without a pipe).
+    pub drain: Option<crate::agent_pipe::Drain>,
 }
 
 /// What log forwarding needs from the configuration.
@@ -117,6 +119,7 @@ pub fn spawn(config: PipelineConfig, events: Receiver<Event>) -> std::io::Result
         failures: 0,
         retry_at: Instant::now(),
         last_telemetry: Instant::now(),
+        pipe_drained: true,
         stats: Stats::default(),
     };
     std::thread::Builder::new().name("nr-pipeline".into()).spawn(move || pipeline.run(events, job_tx, done_rx))?;
@@ -139,6 +142,8 @@ struct Pipeline {
     retry_at: Instant,
     /// When the last Telemetry API batch arrived (SHUTDOWN waits for the stream to go quiet).
     last_telemetry: Instant,
+    /// False from SHUTDOWN until the pipe reader has handed over everything it held.
+    pipe_drained: bool,
     stats: Stats,
 }
 
@@ -192,7 +197,9 @@ impl Pipeline {
                 }
                 self.flush = Some(PendingFlush { request, target: None, wait: Wait::ForDelivery, gave_up: false });
             }
+            Event::PipeDrained => self.pipe_drained = true,
             Event::Shutdown(request) => {
+                self.pipe_drained = !self.config.drain.as_ref().is_some_and(|d| d.request());
                 self.synthesize_at_shutdown(&request.reason);
                 let grace_until = (Instant::now() + delivery::SHUTDOWN_TELEMETRY_GRACE).min(request.deadline);
                 // Last chance: a background retry pause must not keep us from trying.

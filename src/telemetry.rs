@@ -9,6 +9,8 @@ use miniserde::json::{self, Number, Object, Value};
 
 use crate::timefmt::parse_iso8601_ms;
 
+mod stream;
+
 /// Deepest JSON log body kept as [`LogBody::Json`]; deeper ones become [`LogBody::Text`]
 /// (their compact JSON), because `Clone`/`Debug` of a miniserde value and any consumer that
 /// walks it recurse once per level.
@@ -108,25 +110,14 @@ pub struct Batch {
 }
 
 /// Parses one delivery body. Never panics. A body that is not a JSON array counts as one
-/// malformed event; invalid UTF-8 is replaced (U+FFFD) rather than rejecting the batch.
+/// malformed event; invalid UTF-8 is replaced (U+FFFD) rather than rejecting the batch. Events
+/// are parsed one at a time ([`stream`]), so memory stays near the body's own size.
 pub fn parse_batch(body: &[u8]) -> Batch {
     let text = String::from_utf8_lossy(body);
-    let mut batch = Batch::default();
-    let events = match json::from_str::<Value>(&text) {
-        Ok(Value::Array(events)) => events,
-        _ => {
-            batch.malformed = 1;
-            return batch;
-        }
-    };
-    for event in events {
-        match parse_event(event) {
-            Ok(record) => batch.records.push(record),
-            Err(Skip::Malformed) => batch.malformed += 1,
-            Err(Skip::Unknown) => batch.unknown += 1,
-        }
+    match json::from_str::<stream::Events>(&text) {
+        Ok(events) => events.batch,
+        Err(_) => Batch { malformed: 1, ..Batch::default() },
     }
-    batch
 }
 
 /// Why one event produced no record.

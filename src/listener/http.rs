@@ -266,3 +266,6 @@ fn parse_chunk_size(line: &[u8]) -> Option<u64> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod props;

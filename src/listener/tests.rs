@@ -238,24 +238,40 @@ fn many_concurrent_connections() {
 }
 
 #[test]
-fn connections_over_the_cap_are_closed_at_once() {
+fn when_full_the_connection_stalled_longest_makes_room() {
     let mut settings = small();
     settings.max_connections = 2;
     let (addr, rx) = start(settings);
-    let mut first = connect(addr);
-    first.write_all(b"POST / HTTP/1.1\r\n").expect("write");
-    let _second = connect(addr);
-    let mut refused = connect(addr);
-    expect_closed(&mut refused);
-    // Finishing the first request frees its slot before its socket closes.
-    let body = start_record("first");
-    let rest = format!("Connection: close\r\nContent-Length: {}\r\n\r\n{body}", body.len());
-    first.write_all(rest.as_bytes()).expect("write");
-    expect_bytes(&mut first, OK_CLOSE);
-    expect_closed(&mut first);
-    assert_eq!(start_id(&next_batch(&rx)), "first");
-    let mut later = connect(addr);
-    post(&mut later, start_record("later").as_bytes());
-    expect_bytes(&mut later, OK);
-    assert_eq!(start_id(&next_batch(&rx)), "later");
+    // The oldest connection never finishes its request.
+    let mut stuck = connect(addr);
+    stuck.write_all(b"POST / HTTP/1.1\r\n").expect("write");
+    // A connection that keeps delivering stays fresh.
+    let mut busy = connect(addr);
+    post(&mut busy, start_record("busy").as_bytes());
+    expect_bytes(&mut busy, OK);
+    assert_eq!(start_id(&next_batch(&rx)), "busy");
+    // A newcomer gets the stuck one's slot: it is closed, unanswered, and the newcomer served.
+    let mut newcomer = connect(addr);
+    post(&mut newcomer, start_record("newcomer").as_bytes());
+    expect_bytes(&mut newcomer, OK);
+    assert_eq!(start_id(&next_batch(&rx)), "newcomer");
+    expect_closed(&mut stuck);
+    post(&mut busy, start_record("again").as_bytes());
+    expect_bytes(&mut busy, OK);
+    assert_eq!(start_id(&next_batch(&rx)), "again");
+}
+
+#[test]
+fn clients_holding_every_slot_cannot_lock_a_delivery_out() {
+    let mut settings = small();
+    settings.max_connections = 4;
+    let (addr, rx) = start(settings);
+    let held: Vec<TcpStream> = (0..40).map(|_| connect(addr)).collect();
+    for n in 0..5 {
+        let mut client = connect(addr);
+        post(&mut client, start_record(&format!("delivery-{n}")).as_bytes());
+        expect_bytes(&mut client, OK);
+        assert_eq!(start_id(&next_batch(&rx)), format!("delivery-{n}"));
+    }
+    drop(held);
 }

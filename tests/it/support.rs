@@ -16,9 +16,11 @@ pub fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_newrelic-lambda-extension"))
 }
 
-/// A fresh scratch directory, unique per test process and tag.
+/// A fresh scratch directory, unique per call (tests run in parallel and may share a tag).
 pub fn scratch(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("nr-ext-it-{}-{tag}", std::process::id()));
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("nr-ext-it-{}-{n}-{tag}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("scratch dir");
     dir
