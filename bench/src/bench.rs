@@ -20,6 +20,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+const SEND_LOGS: &str = "NEW_RELIC_EXTENSION_SEND_LOGS";
+
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
     pub extension: PathBuf,
@@ -72,6 +74,8 @@ pub enum LogsResult {
 pub struct Results {
     pub sizes: [Option<u64>; 2],
     pub cold: [Vec<ColdRun>; 2],
+    /// Ours with function log forwarding on.
+    pub cold_logs: Vec<ColdRun>,
     /// Every busy run: who, which collector delay, what it measured.
     pub busy: Vec<(Subject, Option<Duration>, BusyRun)>,
     /// Callgrind `Ir` of each cold start (ours, floor), or why not.
@@ -88,6 +92,7 @@ pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Results {
     let mut r = Results {
         sizes: [size(&opts.extension), size(&opts.floor)],
         cold: [Vec::new(), Vec::new()],
+        cold_logs: Vec::new(),
         busy: Vec::new(),
         callgrind: [Err("not run".into()), Err("not run".into())],
         logs: LogsResult::NotWired,
@@ -109,10 +114,17 @@ fn cold_phase(opts: &BenchOptions, r: &mut Results, out: &mut dyn Write) {
         for (i, (bin, subject)) in
             [(&opts.extension, Subject::Ours(Policy::Adaptive)), (&opts.floor, Subject::Floor)].iter().enumerate()
         {
-            match cold::run(bin, *subject) {
+            match cold::run(bin, *subject, &[]) {
                 Ok(c) => r.cold.get_mut(i).into_iter().for_each(|v| v.push(c)),
                 Err(e) => r.errors.push(format!("cold start: {e}")),
             }
+        }
+    }
+    // With log forwarding on, SHUTDOWN also waits for the telemetry stream to go quiet.
+    for _ in 0..opts.reps {
+        match cold::run(&opts.extension, Subject::Ours(Policy::Adaptive), &[(SEND_LOGS, "function")]) {
+            Ok(c) => r.cold_logs.push(c),
+            Err(e) => r.errors.push(format!("cold start with log forwarding: {e}")),
         }
     }
     let _ = writeln!(out, "  cold start: {} samples each, {:.1} s", opts.cold_samples, t.elapsed().as_secs_f64());

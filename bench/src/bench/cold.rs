@@ -23,8 +23,11 @@ fn spec(binary: &Path, subject: Subject, init_timeout: Duration, sim: SimConfig)
     Spec { extension: binary, sim, env: subject.env(), destination: Destination::Simulated, init_timeout }
 }
 
-pub fn run(binary: &Path, subject: Subject) -> Result<ColdRun, String> {
-    let session = Session::start(spec(binary, subject, Duration::from_secs(10), SimConfig::default()))?;
+/// A cold start and SHUTDOWN; `extra` adds variables (e.g. log forwarding).
+pub fn run(binary: &Path, subject: Subject, extra: &[(&str, &str)]) -> Result<ColdRun, String> {
+    let mut spec = spec(binary, subject, Duration::from_secs(10), SimConfig::default());
+    spec.env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let session = Session::start(spec)?;
     let peak_rss_kb = session.lambda.peak_rss_kb();
     let pids = session.lambda.pids();
     let result = session.lambda.shutdown("spindown");
