@@ -19,10 +19,12 @@ use crate::event::{AgentPayload, Event};
 use crate::{payload, timefmt};
 
 /// Most bytes held from one open before they are forwarded. Real payloads are ~2 KB; a text
-/// above ~1.3 MB cannot fit a 1,000,000-byte compressed request anyway, so 16 MiB loses
-/// nothing deliverable and bounds memory on a 128 MB function. Beyond it, what was read is
-/// forwarded and reading goes on in further chunks of this size.
-pub const MAX_READ_BYTES: u64 = 16 << 20;
+/// above ~1.3 MB cannot fit a 1,000,000-byte compressed request anyway, so 2 MiB loses nothing
+/// deliverable. Beyond it, what was read is forwarded and reading goes on in further chunks of
+/// this size. Kept small on purpose: every read rescans the unfinished tail (at 16 MiB, a
+/// 24 MiB write took over 50 s to drain in a debug build), and one event larger than the
+/// telemetry queue's bound would push every other queued event out.
+pub const MAX_READ_BYTES: u64 = 2 << 20;
 
 /// How long an unfinished tail (a write that is not whole JSON) waits to become whole before it
 /// is forwarded as it is, split as well as it can be. A real payload arrives in one `write`, so

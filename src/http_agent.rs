@@ -90,10 +90,18 @@ impl Network {
             None => RootCerts::WebPki,
         };
         builder
+            // ureq zero-fills 128 KiB in and 128 KiB out per new connection by default: with
+            // connections renewed after freezes, that was 15% of all instructions (callgrind).
+            .input_buffer_size(BUFFER_BYTES)
+            .output_buffer_size(BUFFER_BYTES)
             .proxy(self.proxy.as_ref().map(|p| p.proxy.clone()))
             .tls_config(TlsConfig::builder().root_certs(root_certs).build())
     }
 }
+
+/// Per-connection input and output buffer of ureq: response heads and streamed bodies only
+/// need to fit a chunk, never a whole body.
+pub const BUFFER_BYTES: usize = 16 * 1024;
 
 /// A ureq middleware that logs the first transport failure of each kind (TLS, proxy, timeout,
 /// other) with a hint, then stays quiet: requests that fail are retried and counted by their

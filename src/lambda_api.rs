@@ -60,6 +60,8 @@ impl LambdaApi {
             .http_status_as_error(false)
             .proxy(None)
             .timeout_global(None)
+            .input_buffer_size(crate::http_agent::BUFFER_BYTES)
+            .output_buffer_size(crate::http_agent::BUFFER_BYTES)
             .max_redirects(0)
             .user_agent(crate::newrelic::user_agent())
             .build();

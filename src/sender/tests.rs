@@ -283,3 +283,21 @@ fn agent_is_configured_for_new_relic() {
     assert_eq!(config.max_idle_connections(), POOL_SIZE);
     assert_eq!(config.timeouts().global, Some(Duration::from_secs(2)));
 }
+
+#[test]
+fn gzip_round_trips_and_reuses_its_state() {
+    use std::io::Read;
+    let inputs: Vec<Vec<u8>> = vec![
+        Vec::new(),
+        b"{\"a\":1}".to_vec(),
+        (0..200_000u32).flat_map(|n| n.to_le_bytes()).collect(),
+        "REPORT RequestId: x\tDuration: 1.00 ms\n".repeat(5000).into_bytes(),
+    ];
+    // Twice each, so the second use of the reused deflate state is checked too.
+    for input in inputs.iter().chain(inputs.iter()) {
+        let packed = gzip(input).expect("gzip");
+        let mut unpacked = Vec::new();
+        flate2::read::GzDecoder::new(&packed[..]).read_to_end(&mut unpacked).expect("valid gzip");
+        assert_eq!(&unpacked, input);
+    }
+}
