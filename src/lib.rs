@@ -24,6 +24,7 @@ pub mod queue;
 pub mod retry;
 pub mod sender;
 pub mod stats;
+pub mod sys;
 pub mod telemetry;
 pub mod thaw;
 pub mod timefmt;

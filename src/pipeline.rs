@@ -91,6 +91,7 @@ pub fn spawn(config: PipelineConfig, events: Receiver<Event>) -> std::io::Result
     let (done_tx, done_rx) = crossbeam_channel::bounded::<Done>(1);
     let sender = Sender::new(config.sender.clone());
     std::thread::Builder::new().name("nr-sender".into()).spawn(move || {
+        crate::sys::lower_this_thread();
         for job in job_rx {
             let done = match job {
                 Job::Telemetry { ctx, events, deadline } => {
