@@ -274,10 +274,14 @@ case "${1:-help}" in
         install_test_deps valgrind
         say "building the release binaries"
         cargo build --release --locked -p newrelic-lambda-extension -p nr-bench
+        # Measure what users run, the static x86_64 binary of the layer (musl), against a floor
+        # built the same way: static binaries start without the dynamic loader.
+        (release_deps && release_env && cargo build --release --locked --target x86_64-unknown-linux-musl \
+            -p newrelic-lambda-extension -p nr-bench --bin newrelic-lambda-extension --bin floor-extension)
         shift
         say "measuring (about 3 minutes on 2 cores)"
-        exec target/release/bench --extension target/release/newrelic-lambda-extension \
-            --floor target/release/floor-extension "$@"
+        musl=target/x86_64-unknown-linux-musl/release
+        exec target/release/bench --extension "$musl/newrelic-lambda-extension" --floor "$musl/floor-extension" "$@"
         ;;
     release)
         need_rust
