@@ -6,6 +6,7 @@
 #   ./build.sh lint    rustfmt and clippy, as CI runs them
 #   ./build.sh release static x86_64/arm64 binaries and Lambda layer zips in target/dist
 #                      (--check-reproducible: build twice and compare the checksums)
+#   ./build.sh soak    long runs: 100,000 invocations, a New Relic outage, deep property tests
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -288,13 +289,27 @@ case "${1:-help}" in
         shift
         release "$@"
         ;;
+    soak)
+        # Options: --invocations N, --outage-secs S, --no-freeze, … (target/release/soak --help).
+        # PROPTEST_CASES (default 20000) and PROPTEST_RNG_SEED (default random) for the properties.
+        need_rust
+        say "building the release binaries"
+        cargo build --release --locked -p newrelic-lambda-extension -p nr-bench
+        shift
+        say "long runs: 100,000 invocations, then New Relic down for minutes (about 10 minutes on 2 cores)"
+        target/release/soak --extension target/release/newrelic-lambda-extension "$@"
+        export PROPTEST_CASES=${PROPTEST_CASES:-20000} PROPTEST_RNG_SEED=${PROPTEST_RNG_SEED:-$((RANDOM * 32768 + RANDOM))}
+        say "property tests: $PROPTEST_CASES cases each, seed $PROPTEST_RNG_SEED"
+        cargo test --locked --release --test props
+        cargo test --locked --release --lib props::
+        ;;
     lint)
         need_rust
         cargo fmt --all --check
         cargo clippy --locked --workspace --all-targets --all-features -- -D warnings
         ;;
     *)
-        sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
         [ "${1:-help}" = help ] || exit 2
         ;;
 esac

@@ -171,15 +171,22 @@ fn stream(mut file: File, tx: &crossbeam_channel::Sender<Event>, wake: &UnixStre
         if pending.is_empty() {
             waiting_since = Instant::now();
         }
-        if read_available(&mut file, &mut chunk, &mut pending).map_err(StreamEnd::Io)? == 0 {
+        let read = read_available(&mut file, &mut chunk, &mut pending).map_err(StreamEnd::Io)?;
+        if read == 0 {
             return Ok(());
         }
-        let consumed = {
+        // A value can only become whole with a closing bracket: without one in the new bytes,
+        // rescanning what is held would find nothing new (and would cost quadratic time on a
+        // large write that is not JSON).
+        let may_close = chunk.get(..read).unwrap_or_default().iter().any(|b| matches!(b, b']' | b'}'));
+        let consumed = if may_close {
             let (pieces, consumed) = payload::split_complete(&pending);
             for piece in pieces {
                 send(piece, tx).map_err(disconnected)?;
             }
             consumed
+        } else {
+            0
         };
         if consumed > 0 {
             pending.drain(..consumed);
@@ -245,7 +252,7 @@ fn send(piece: &[u8], tx: &crossbeam_channel::Sender<Event>) -> Result<(), Disco
 #[cfg(test)]
 mod tests {
     use std::io::Write;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     use super::*;
 

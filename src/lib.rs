@@ -23,6 +23,7 @@ pub mod policy;
 pub mod queue;
 pub mod retry;
 pub mod sender;
+pub mod signals;
 pub mod stats;
 pub mod sys;
 pub mod telemetry;
@@ -33,12 +34,15 @@ pub mod timefmt;
 pub fn run() -> i32 {
     let (config, warnings) = config::Config::from_env();
     log::init(config.log_level, config.logs_enabled);
+    // Before any thread starts (every thread must inherit the blocked SIGTERM), and before the
+    // first line, so whoever sees the extension start can rely on its SIGTERM handling.
+    let terminator = signals::install();
     let name = extension_name();
     info!("{} {} starting as {name:?}", lifecycle::PRODUCT, lifecycle::VERSION);
     for warning in warnings {
         warn!("{warning}");
     }
-    lifecycle::run(config, &name)
+    lifecycle::run(config, &name, &terminator)
 }
 
 /// The registered name must be the file's basename (Lambda starts `/opt/extensions/<name>`).

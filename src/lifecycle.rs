@@ -9,12 +9,13 @@ use crossbeam_channel::Sender as Tx;
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::event::{Event, FlushRequest, Invoke, ShutdownRequest, QUEUE_CAPACITY};
+use crate::event::{Event, FlushRequest, Invoke, ShutdownReason, ShutdownRequest, QUEUE_CAPACITY};
 use crate::http_agent::Network;
 use crate::lambda_api::{LambdaApi, NextEvent, Subscription};
 use crate::newrelic::Context;
 use crate::pipeline::{LogSettings, PipelineConfig};
 use crate::sender::SenderConfig;
+use crate::signals::{self, Terminator};
 use crate::timefmt::now_ms;
 use crate::{agent_pipe, license, listener, newrelic, pipeline, policy};
 use crate::{error, info, warn};
@@ -25,8 +26,9 @@ pub const PRODUCT: &str = newrelic::EXTENSION_NAME;
 /// Consecutive transport failures of `event/next` tolerated before giving up.
 const MAX_NEXT_FAILURES: u32 = 3;
 
-/// Runs the whole extension; returns the exit code.
-pub fn run(config: Config, name: &str) -> i32 {
+/// Runs the whole extension; returns the exit code. `terminator` is armed once the pipeline
+/// runs, so a SIGTERM delivers what is queued (before that, it exits at once).
+pub fn run(config: Config, name: &str, terminator: &Terminator) -> i32 {
     let Some(runtime_api) = config.runtime_api.clone() else {
         error!("AWS_LAMBDA_RUNTIME_API is not set: this program only runs as a Lambda extension");
         return 1;
@@ -65,7 +67,14 @@ pub fn run(config: Config, name: &str) -> i32 {
     };
     let setup = Setup { config: &config, api: &api, id: &id, key, network, function_name, function_arn };
     match setup.start() {
-        Ok(tx) => event_loop(&config, &api, &id, &tx),
+        Ok(tx) => {
+            let on_term = tx.clone();
+            terminator.arm(Box::new(move || {
+                let reason = ShutdownReason::Other("SIGTERM".into());
+                finish(&on_term, reason, Instant::now() + signals::SIGTERM_BUDGET);
+            }));
+            event_loop(&config, &api, &id, &tx, terminator)
+        }
         Err(e) => {
             error!("initialization failed: {e}");
             agent_pipe::remove(&config.pipe_path);
@@ -166,7 +175,7 @@ impl Setup<'_> {
     }
 }
 
-fn event_loop(config: &Config, api: &LambdaApi, id: &str, tx: &Tx<Event>) -> i32 {
+fn event_loop(config: &Config, api: &LambdaApi, id: &str, tx: &Tx<Event>, terminator: &Terminator) -> i32 {
     let mut failures = 0;
     let mut previous_invoke: Option<Instant> = None;
     loop {
@@ -199,16 +208,27 @@ fn event_loop(config: &Config, api: &LambdaApi, id: &str, tx: &Tx<Event>) -> i32
             }
             NextEvent::Shutdown { reason, deadline_ms } => {
                 let deadline = policy::shutdown_deadline(policy::instant_of(deadline_ms, now, now_epoch), now);
-                info!("SHUTDOWN ({reason:?}); delivering what is queued");
-                let (reply, done) = crossbeam_channel::bounded(1);
-                if deliver(tx, Event::Shutdown(ShutdownRequest { reason, deadline, reply }), deadline) {
-                    match done.recv_deadline(deadline + Duration::from_millis(50)) {
-                        Ok(summary) => info!("{summary}"),
-                        Err(_) => warn!("SHUTDOWN deadline reached before delivery finished"),
-                    }
+                if terminator.begin_shutdown() {
+                    info!("SHUTDOWN ({reason:?}); delivering what is queued");
+                    finish(tx, reason, deadline);
+                } else {
+                    // A SIGTERM is already delivering, and ends the process when done.
+                    std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
                 }
                 return 0;
             }
+        }
+    }
+}
+
+/// The last delivery (SHUTDOWN or SIGTERM): everything queued, until `deadline`, then the
+/// summary line.
+fn finish(tx: &Tx<Event>, reason: ShutdownReason, deadline: Instant) {
+    let (reply, done) = crossbeam_channel::bounded(1);
+    if deliver(tx, Event::Shutdown(ShutdownRequest { reason, deadline, reply }), deadline) {
+        match done.recv_deadline(deadline + Duration::from_millis(50)) {
+            Ok(summary) => info!("{summary}"),
+            Err(_) => warn!("SHUTDOWN deadline reached before delivery finished"),
         }
     }
 }

@@ -82,7 +82,18 @@ enum InFlight {
     },
     Logs {
         min_seq: u64,
+        count: usize,
     },
+}
+
+impl InFlight {
+    /// How many events or log entries the job carries.
+    fn len(&self) -> usize {
+        match self {
+            InFlight::Telemetry { origin, .. } => origin.len(),
+            InFlight::Logs { count, .. } => *count,
+        }
+    }
 }
 
 /// Starts the sender thread and the pipeline thread.

@@ -279,4 +279,3 @@ fn split_complete_keeps_an_unfinished_tail_for_more_bytes() {
     assert_eq!((pieces.len(), consumed), (0, 0));
     assert_eq!(split_complete(b"  \n"), (vec![], 3));
 }
-

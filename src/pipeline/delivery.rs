@@ -80,7 +80,7 @@ impl Pipeline {
     fn delivered_up_to(&self, (telemetry, log): (u64, u64)) -> bool {
         let in_flight_below = match &self.in_flight {
             Some(InFlight::Telemetry { min_seq, .. }) => *min_seq < telemetry,
-            Some(InFlight::Logs { min_seq }) => *min_seq < log,
+            Some(InFlight::Logs { min_seq, .. }) => *min_seq < log,
             None => false,
         };
         !in_flight_below
@@ -121,12 +121,16 @@ impl Pipeline {
         let quiet = !self.config.logs.selection.any() || now >= self.last_telemetry + SHUTDOWN_QUIET;
         let reports_in =
             !self.config.telemetry || (self.invocations.awaiting_report() == 0 && quiet) || now >= shutdown.grace_until;
-        let all_sent = !self.has_queued() && self.in_flight.is_none();
+        // Done only once the pipe reader has handed over what it held (the drain barrier).
+        let all_sent = self.pipe_drained && !self.has_queued() && self.in_flight.is_none();
         let window = shutdown.request.deadline.saturating_duration_since(now);
         let out_of_time = window.is_zero() || (self.in_flight.is_none() && window < MIN_ATTEMPT_WINDOW);
         let stuck = self.in_flight.is_none() && self.has_queued() && self.retry_at >= shutdown.request.deadline;
         if (reports_in && all_sent) || out_of_time || stuck {
-            self.stats.drop(DropReason::ShutdownDeadline, self.queue.len() + self.log_queue.len());
+            // A job still in flight has no answer yet and the process exits after this line:
+            // its events count as not delivered, like the ones still queued.
+            let in_flight = self.in_flight.as_ref().map_or(0, InFlight::len);
+            self.stats.drop(DropReason::ShutdownDeadline, self.queue.len() + self.log_queue.len() + in_flight);
             if let Some(done) = self.shutdown.take() {
                 let _ = done.request.reply.send(self.stats.summary());
             }
@@ -150,7 +154,8 @@ impl Pipeline {
             let settings = &self.config.logs;
             let common =
                 logs::Common::new(&ctx.function_name, &ctx.invoked_function_arn, &settings.tags, &settings.labels);
-            (Job::Logs { common, entries, deadline }, InFlight::Logs { min_seq })
+            let count = entries.len();
+            (Job::Logs { common, entries, deadline }, InFlight::Logs { min_seq, count })
         };
         match jobs.try_send(job) {
             Ok(()) => self.in_flight = Some(in_flight),
@@ -192,7 +197,7 @@ impl Pipeline {
         }
         match in_flight {
             Some(f) => self.requeue_telemetry(outcome.requeue, f),
-            None => self.requeue_telemetry(outcome.requeue, &InFlight::Logs { min_seq: 0 }),
+            None => self.requeue_telemetry(outcome.requeue, &InFlight::Logs { min_seq: 0, count: 0 }),
         }
         true
     }

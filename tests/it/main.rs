@@ -3,6 +3,7 @@
 
 mod delivery;
 mod flush;
+mod hardening;
 mod license;
 mod lifecycle;
 mod logs;

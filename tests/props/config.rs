@@ -17,11 +17,34 @@ use crate::support::config;
 
 /// Every variable `Config` reads.
 const VARS: [&str; 28] = [
-    cfg::ENABLED, cfg::LICENSE_KEY, cfg::LICENSE_KEY_SECRET, cfg::LICENSE_KEY_SSM, cfg::TELEMETRY_ENDPOINT,
-    cfg::LOG_ENDPOINT, cfg::SEND_LOGS, cfg::SEND_FUNCTION_LOGS, cfg::SEND_EXTENSION_LOGS, cfg::SEND_PLATFORM_LOGS,
-    cfg::LOG_LEVEL, cfg::LOGS_ENABLED, cfg::COLLECT_TRACE_ID, cfg::NR_TAGS, cfg::NR_ENV_DELIMITER, cfg::LABELS,
-    cfg::DATA_COLLECTION_TIMEOUT, cfg::HTTP_TIMEOUT, cfg::SYNCHRONOUS_FLUSH, cfg::PIPELINE_FLUSH, cfg::MAX_DATA_AGE,
-    cfg::PROXY, cfg::SSL_CERT_FILE, cfg::PIPE_PATH, cfg::RUNTIME_API, cfg::FUNCTION_NAME, cfg::REGION, "HTTPS_PROXY",
+    cfg::ENABLED,
+    cfg::LICENSE_KEY,
+    cfg::LICENSE_KEY_SECRET,
+    cfg::LICENSE_KEY_SSM,
+    cfg::TELEMETRY_ENDPOINT,
+    cfg::LOG_ENDPOINT,
+    cfg::SEND_LOGS,
+    cfg::SEND_FUNCTION_LOGS,
+    cfg::SEND_EXTENSION_LOGS,
+    cfg::SEND_PLATFORM_LOGS,
+    cfg::LOG_LEVEL,
+    cfg::LOGS_ENABLED,
+    cfg::COLLECT_TRACE_ID,
+    cfg::NR_TAGS,
+    cfg::NR_ENV_DELIMITER,
+    cfg::LABELS,
+    cfg::DATA_COLLECTION_TIMEOUT,
+    cfg::HTTP_TIMEOUT,
+    cfg::SYNCHRONOUS_FLUSH,
+    cfg::PIPELINE_FLUSH,
+    cfg::MAX_DATA_AGE,
+    cfg::PROXY,
+    cfg::SSL_CERT_FILE,
+    cfg::PIPE_PATH,
+    cfg::RUNTIME_API,
+    cfg::FUNCTION_NAME,
+    cfg::REGION,
+    "HTTPS_PROXY",
 ];
 
 fn parse(vars: &HashMap<&str, String>) -> (Config, Vec<String>) {
@@ -73,9 +96,11 @@ fn duration_text() -> impl Strategy<Value = (String, Duration)> {
             (text, Duration::from_millis(((h * 60 + m) * 60 + s) * 1000 + ms))
         }),
         // Decimal seconds and minutes with up to three fraction digits: exact in milliseconds.
-        (0u64..1000, 0u64..1000, prop_oneof![Just(("s", 1u64)), Just(("m", 60))]).prop_map(|(whole, frac, (unit, scale))| {
-            (format!("{whole}.{frac:03}{unit}"), Duration::from_millis((whole * 1000 + frac) * scale))
-        }),
+        (0u64..1000, 0u64..1000, prop_oneof![Just(("s", 1u64)), Just(("m", 60))]).prop_map(
+            |(whole, frac, (unit, scale))| {
+                (format!("{whole}.{frac:03}{unit}"), Duration::from_millis((whole * 1000 + frac) * scale))
+            }
+        ),
         (0u64..900_000_000).prop_map(|us| (format!("{us}us"), Duration::from_micros(us))),
     ]
 }
@@ -90,7 +115,8 @@ fn spelled(word: &'static str) -> impl Strategy<Value = String> {
 
 fn boolean() -> impl Strategy<Value = (String, bool)> {
     let words = ["true", "1", "yes", "on", "false", "0", "no", "off"];
-    prop::sample::select(words.to_vec()).prop_flat_map(|w| spelled(w).prop_map(move |t| (t, parse_bool(w) == Some(true))))
+    prop::sample::select(words.to_vec())
+        .prop_flat_map(|w| spelled(w).prop_map(move |t| (t, parse_bool(w) == Some(true))))
 }
 
 /// Pairs whose keys and values hold neither the delimiter nor `:` and are already trimmed.

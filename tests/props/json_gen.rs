@@ -30,7 +30,8 @@ pub fn number() -> impl Strategy<Value = Number> {
     prop_oneof![
         any::<u64>().prop_map(Number::U64),
         any::<i64>().prop_map(Number::I64),
-        (-999_999_999_999i64..=999_999_999_999, 0u32..6).prop_map(|(n, d)| Number::F64(n as f64 / 10f64.powi(d as i32))),
+        (-999_999_999_999i64..=999_999_999_999, 0u32..6)
+            .prop_map(|(n, d)| Number::F64(n as f64 / 10f64.powi(d as i32))),
     ]
 }
 

@@ -50,7 +50,9 @@ fn deadline() -> impl Strategy<Value = (Option<Value>, u64)> {
         (0u64..1_000_000_000_000).prop_map(|n| (Some(Value::Number(Number::F64(n as f64 + 0.5))), n)),
         (i64::MIN..0).prop_map(|n| (Some(Value::Number(Number::I64(n))), 0)),
         Just((None, 0)),
-        text(8).prop_filter("not digits", |t| t.trim().parse::<u64>().is_err()).prop_map(|t| (Some(Value::String(t)), 0)),
+        text(8)
+            .prop_filter("not digits", |t| t.trim().parse::<u64>().is_err())
+            .prop_map(|t| (Some(Value::String(t)), 0)),
     ]
 }
 

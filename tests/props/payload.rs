@@ -9,7 +9,7 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 
 use lambda_sim::agent::{build, PayloadSpec};
-use newrelic_lambda_extension::payload::{inspect, split, split_complete, PayloadInfo};
+use newrelic_lambda_extension::payload::{inspect, split, split_complete, PayloadInfo, MAX_ID_BYTES};
 
 use crate::json_gen::{json_ws, nonempty_text, value};
 use crate::support::config;
@@ -37,7 +37,9 @@ pub fn check_split(bytes: &[u8]) -> Result<(), TestCaseError> {
         prop_assert!(!is_ws(piece[0]) && !is_ws(piece[piece.len() - 1]), "untrimmed piece at {start}");
         covered += piece.iter().filter(|b| !is_ws(**b)).count();
         next = start + piece.len();
-        let _ = inspect(piece);
+        let info = inspect(piece);
+        let long = |id: &Option<String>| id.as_ref().is_some_and(|id| id.len() > MAX_ID_BYTES);
+        prop_assert!(!long(&info.request_id) && !long(&info.trace_id), "unbounded id from a payload");
     }
     prop_assert!(bytes[next..].iter().all(|b| is_ws(*b)), "non-whitespace bytes dropped at the end");
     prop_assert_eq!(covered, bytes.iter().filter(|b| !is_ws(**b)).count());
@@ -49,10 +51,31 @@ pub fn check_split(bytes: &[u8]) -> Result<(), TestCaseError> {
 /// Bytes that look like payload pieces: brackets, quotes, escapes, digits, whitespace.
 fn jsonish() -> impl Strategy<Value = Vec<u8>> {
     let token = prop::sample::select(vec![
-        &b"["[..], b"]", b"{", b"}", b"\"", b"\\", b",", b":", b"1", b"2", b" ", b"\n", b"[1,", b"[\"2\",",
-        b"\"NR_LAMBDA_MONITORING\"", b"H4sI", b"x", b"\xff",
+        &b"["[..],
+        b"]",
+        b"{",
+        b"}",
+        b"\"",
+        b"\\",
+        b",",
+        b":",
+        b"1",
+        b"2",
+        b" ",
+        b"\n",
+        b"[1,",
+        b"[\"2\",",
+        b"\"NR_LAMBDA_MONITORING\"",
+        b"H4sI",
+        b"x",
+        b"\xff",
     ]);
     vec(token, 0..64).prop_map(|tokens| tokens.concat())
+}
+
+/// Opening brackets in `bytes`: each may be a value that never closes, costing one scan.
+fn brackets(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|b| matches!(b, b'[' | b'{')).count()
 }
 
 /// A container value (what an agent writes is an array; objects must split the same way).
@@ -128,15 +151,25 @@ proptest! {
     }
 
     #[test]
-    fn any_payload_gives_back_its_request_and_trace_id(spec in spec(), garbage in jsonish()) {
+    fn any_payload_gives_back_its_request_and_trace_id(spec in spec(), garbage in jsonish().prop_filter("within the scan budget", |g| brackets(g) < 16)) {
         let payload = build(&spec);
         let info = inspect(&payload);
         prop_assert_eq!(info, PayloadInfo { request_id: Some(spec.request_id.clone()), trace_id: Some(spec.trace_id.clone()) });
-        // Glued behind garbage, the payload still comes out whole and readable.
+        // Glued behind garbage, the payload still comes out whole and readable. (Behind 16 or
+        // more brackets that never close, the scans that keep splitting linear are used up and
+        // the garbage swallows what follows: forwarded unchanged, but not as a payload.)
         let stream = [garbage.as_slice(), b"\n", &payload].concat();
         check_split(&stream)?;
         let pieces = split(&stream);
-        prop_assert!(pieces.iter().any(|p| *p == payload.as_slice()), "payload lost behind {:?}", String::from_utf8_lossy(&garbage));
+        prop_assert!(pieces.contains(&payload.as_slice()), "payload lost behind {:?}", String::from_utf8_lossy(&garbage));
+    }
+
+    #[test]
+    fn oversized_ids_are_ignored(spec in spec(), extra in 1usize..2048) {
+        let long = "a".repeat(MAX_ID_BYTES + extra);
+        let payload = build(&PayloadSpec { trace_id: long.clone(), request_id: long, ..spec });
+        prop_assert_eq!(inspect(&payload), PayloadInfo::default());
+        check_split(&payload)?;
     }
 
     #[test]

@@ -17,13 +17,10 @@ use crate::support::config;
 /// The property of any `Retry-After` value: at most the cap, and only from digits.
 pub fn check_retry_after(bytes: &[u8]) -> Result<(), TestCaseError> {
     let text = String::from_utf8_lossy(bytes);
-    match parse_retry_after(&text) {
-        Some(wait) => {
-            prop_assert!(wait <= MAX_RETRY_AFTER);
-            let trimmed = text.trim();
-            prop_assert!(!trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit()), "{:?}", text);
-        }
-        None => {}
+    if let Some(wait) = parse_retry_after(&text) {
+        prop_assert!(wait <= MAX_RETRY_AFTER);
+        let trimmed = text.trim();
+        prop_assert!(!trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit()), "{:?}", text);
     }
     for status in [429, 503] {
         let verdict = classify_status(status, Some(&text));

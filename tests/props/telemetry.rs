@@ -25,7 +25,9 @@ fn output_bytes(batch: &Batch) -> usize {
         .iter()
         .map(|record| match record {
             Record::Start { request_id, .. } => request_id.len(),
-            Record::RuntimeDone { request_id, status: s, error_type, .. } => request_id.len() + status(s) + opt(error_type),
+            Record::RuntimeDone { request_id, status: s, error_type, .. } => {
+                request_id.len() + status(s) + opt(error_type)
+            }
             Record::Report { request_id, status: s, error_type, .. } => request_id.len() + status(s) + opt(error_type),
             Record::Log { body: LogBody::Text(text), .. } => text.len(),
             Record::Log { body: LogBody::Json(object), .. } => json::to_string(object).len(),
@@ -141,7 +143,8 @@ fn report() -> impl Strategy<Value = Parts> {
 
 fn text_log() -> impl Strategy<Value = Parts> {
     (text(60), any::<bool>(), prop::sample::select(vec!["", "\n", "\r\n"])).prop_map(|(line, function, end)| {
-        let (stream, kind) = if function { (LogStream::Function, "function") } else { (LogStream::Extension, "extension") };
+        let (stream, kind) =
+            if function { (LogStream::Function, "function") } else { (LogStream::Extension, "extension") };
         let sent = format!("{line}{end}");
         let expected = Record::Log { time_ms: None, stream, body: LogBody::Text(without_line_end(&sent)) };
         (kind.into(), Some(Value::String(sent)), expected)
@@ -157,9 +160,8 @@ fn json_log() -> impl Strategy<Value = Parts> {
 }
 
 fn other_platform() -> impl Strategy<Value = Parts> {
-    let kind = "[a-zA-Z]{1,12}".prop_filter("a kind parsed on its own", |k| {
-        !matches!(k.as_str(), "start" | "runtimeDone" | "report")
-    });
+    let kind = "[a-zA-Z]{1,12}"
+        .prop_filter("a kind parsed on its own", |k| !matches!(k.as_str(), "start" | "runtimeDone" | "report"));
     (kind, proptest::option::of(value())).prop_map(|(kind, record)| {
         let kind = format!("platform.{kind}");
         let record_json = record.as_ref().map_or_else(|| "{}".to_string(), json::to_string);
@@ -193,9 +195,10 @@ fn set_time(record: &mut Record, time: Option<u64>) {
 /// order of an object's members is the map's, on both sides).
 fn same(got: &Record, expected: &Record) -> bool {
     match (got, expected) {
-        (Record::Log { time_ms: t1, stream: s1, body: LogBody::Json(a) }, Record::Log { time_ms: t2, stream: s2, body: LogBody::Json(b) }) => {
-            t1 == t2 && s1 == s2 && json::to_string(a) == json::to_string(b)
-        }
+        (
+            Record::Log { time_ms: t1, stream: s1, body: LogBody::Json(a) },
+            Record::Log { time_ms: t2, stream: s2, body: LogBody::Json(b) },
+        ) => t1 == t2 && s1 == s2 && json::to_string(a) == json::to_string(b),
         _ => format!("{got:?}") == format!("{expected:?}"),
     }
 }

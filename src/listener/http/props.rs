@@ -20,7 +20,7 @@ fn config(cases: u32) -> Config {
     let defaults = Config::default();
     Config {
         cases: if set("PROPTEST_CASES") { defaults.cases } else { cases },
-        rng_seed: if set("PROPTEST_RNG_SEED") { defaults.rng_seed } else { RngSeed::Fixed(0x5eed_0f_4a2d) },
+        rng_seed: if set("PROPTEST_RNG_SEED") { defaults.rng_seed } else { RngSeed::Fixed(0x005e_ed0f_4a2d) },
         failure_persistence: None,
         ..defaults
     }
@@ -97,7 +97,12 @@ fn check_input(input: &[u8], step: usize) -> Result<(), TestCaseError> {
 enum Framing2 {
     Length,
     /// Chunk sizes (split points), upper-case hex, an extension on each chunk, trailers.
-    Chunked { cuts: Vec<usize>, upper: bool, extension: bool, trailers: Vec<(String, String)> },
+    Chunked {
+        cuts: Vec<usize>,
+        upper: bool,
+        extension: bool,
+        trailers: Vec<(String, String)>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -170,7 +175,8 @@ fn push_chunk(out: &mut Vec<u8>, chunk: &[u8], upper: bool, extension: bool, eol
 fn header() -> impl Strategy<Value = (String, String)> {
     ("[A-Za-z][A-Za-z0-9-]{0,12}", "[ -~]{0,24}")
         .prop_filter("a framing or connection header", |(name, _)| {
-            !["content-length", "transfer-encoding", "connection", "expect"].contains(&name.to_ascii_lowercase().as_str())
+            !["content-length", "transfer-encoding", "connection", "expect"]
+                .contains(&name.to_ascii_lowercase().as_str())
         })
         .prop_map(|(name, value)| (name, value.trim().to_string()))
 }
@@ -199,9 +205,26 @@ fn request() -> impl Strategy<Value = Request> {
 /// Bytes built from the reader's own vocabulary, to reach deep into its states.
 fn httpish() -> impl Strategy<Value = Vec<u8>> {
     let token = prop::sample::select(vec![
-        &b"POST /telemetry HTTP/1.1"[..], b"GET / HTTP/1.0", b"\r\n", b"\n", b"\r", b"Content-Length: ",
-        b"Transfer-Encoding: chunked", b"Transfer-Encoding: gzip, chunked", b"Connection: close",
-        b"Expect: 100-continue", b"0", b"5", b"ff", b"18446744073709551616", b";x=y", b":", b" ", b"abc", b"[]", b"\xff",
+        &b"POST /telemetry HTTP/1.1"[..],
+        b"GET / HTTP/1.0",
+        b"\r\n",
+        b"\n",
+        b"\r",
+        b"Content-Length: ",
+        b"Transfer-Encoding: chunked",
+        b"Transfer-Encoding: gzip, chunked",
+        b"Connection: close",
+        b"Expect: 100-continue",
+        b"0",
+        b"5",
+        b"ff",
+        b"18446744073709551616",
+        b";x=y",
+        b":",
+        b" ",
+        b"abc",
+        b"[]",
+        b"\xff",
     ]);
     vec(token, 0..40).prop_map(|tokens| tokens.concat())
 }
