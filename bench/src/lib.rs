@@ -25,3 +25,20 @@ pub fn target_dir() -> PathBuf {
 pub fn workspace_binary(profile: &str, name: &str) -> PathBuf {
     target_dir().join(profile).join(name)
 }
+
+/// Parses this program's command line with `parse`; on an error prints it (unless empty, as
+/// for `--help`) and the usage, and gives the exit code to return.
+pub fn args_or_usage<T>(
+    program: &str,
+    usage: &str,
+    parse: impl FnOnce(&[String]) -> Result<T, String>,
+) -> Result<T, std::process::ExitCode> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    parse(&args).map_err(|why| {
+        if !why.is_empty() {
+            eprintln!("{program}: {why}");
+        }
+        eprintln!("{usage}");
+        std::process::ExitCode::from(2)
+    })
+}

@@ -48,16 +48,9 @@ fn parse(args: &[String]) -> Result<BenchOptions, String> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let opts = match parse(&args) {
+    let opts = match nr_bench::args_or_usage("bench", USAGE, parse) {
         Ok(o) => o,
-        Err(why) => {
-            if !why.is_empty() {
-                eprintln!("bench: {why}");
-            }
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let mut out = std::io::stdout();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());

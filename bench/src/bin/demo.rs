@@ -39,16 +39,9 @@ fn parse(args: &[String]) -> Result<DemoOptions, String> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let opts = match parse(&args) {
+    let opts = match nr_bench::args_or_usage("demo", USAGE, parse) {
         Ok(o) => o,
-        Err(why) => {
-            if !why.is_empty() {
-                eprintln!("demo: {why}");
-            }
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let mut out = std::io::stdout();
     let target = match opts.destination {

@@ -60,16 +60,9 @@ fn parse(args: &[String]) -> Result<Options, String> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let opts = match parse(&args) {
+    let opts = match nr_bench::args_or_usage("soak", USAGE, parse) {
         Ok(o) => o,
-        Err(why) => {
-            if !why.is_empty() {
-                eprintln!("soak: {why}");
-            }
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let mut failed = false;
     if let Some(h) = &opts.healthy {
