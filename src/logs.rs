@@ -16,7 +16,7 @@ pub mod queue;
 pub use deliver::{deliver, LogOutcome};
 pub use encode::{body_from, encode_logs, Common};
 pub use map::{Mapper, OWN_LINE_PREFIX};
-pub use queue::{LogQueue, Queued};
+pub use queue::{fill_trace_ids, LogQueue, Queued};
 
 /// At most this many bytes of uncompressed JSON per Log API request (`newrelic.md` §6: 1 MB of
 /// uncompressed body). JSON log text compresses far below its size, so a body under this cap is

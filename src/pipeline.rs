@@ -140,7 +140,7 @@ pub fn spawn(config: PipelineConfig, events: Receiver<Event>) -> std::io::Result
 
 struct Pipeline {
     config: PipelineConfig,
-    queue: Queue,
+    queue: Queue<TelemetryEvent>,
     /// Log forwarding: records → entries, and the entries waiting for delivery.
     mapper: Mapper,
     log_queue: LogQueue,
@@ -224,7 +224,7 @@ impl Pipeline {
     fn on_record(&mut self, record: Record) {
         if self.config.logs.selection.any() {
             if let Some(entry) = self.mapper.map(&record, now_ms()) {
-                let dropped = self.log_queue.push(entry);
+                let dropped = self.log_queue.push(entry, Instant::now());
                 self.stats.drop(DropReason::QueueFull, dropped);
             }
         }

@@ -1,86 +1,97 @@
-//! The byte-bounded FIFO of telemetry events waiting for delivery. Every event gets a sequence
-//! number, so a flush can wait for "everything queued before me", and the instant it was
-//! queued, so the flush policy can see how old the oldest data is. When full, the oldest events
-//! are dropped first and counted. Pure: the caller passes `now`.
+//! The byte-bounded FIFO that holds data waiting for delivery: telemetry events and log
+//! entries alike. Every item gets a sequence number, so a flush can wait for "everything
+//! queued before me", and the instant it was queued, so the flush policy can see how old the
+//! oldest data is. Undelivered items go back in front with their numbers. When full, the
+//! oldest items are dropped first and the count returned for the stats. Pure: the caller
+//! passes `now`.
 
 use std::collections::VecDeque;
 use std::time::Instant;
 
 use crate::newrelic::TelemetryEvent;
 
+/// What an item costs in memory, as counted against the queue's bound.
+pub trait Weigh {
+    fn weight(&self) -> usize;
+}
+
 /// Per-event bookkeeping overhead counted on top of the message bytes.
 const EVENT_OVERHEAD: usize = 64;
 
-#[derive(Debug)]
-pub struct Queued {
+impl Weigh for TelemetryEvent {
+    fn weight(&self) -> usize {
+        self.message.len() + self.id.len() + EVENT_OVERHEAD
+    }
+}
+
+/// An item and its place in the queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Queued<T> {
     pub seq: u64,
     pub at: Instant,
-    pub event: TelemetryEvent,
+    pub item: T,
 }
 
 #[derive(Debug)]
-pub struct Queue {
-    items: VecDeque<Queued>,
+pub struct Queue<T> {
+    items: VecDeque<Queued<T>>,
     bytes: usize,
     max_bytes: usize,
     next_seq: u64,
 }
 
-fn cost(event: &TelemetryEvent) -> usize {
-    event.message.len() + event.id.len() + EVENT_OVERHEAD
-}
-
-impl Queue {
-    pub fn new(max_bytes: usize) -> Queue {
+impl<T: Weigh> Queue<T> {
+    pub fn new(max_bytes: usize) -> Queue<T> {
         Queue { items: VecDeque::new(), bytes: 0, max_bytes, next_seq: 0 }
     }
 
-    /// Appends an event; returns how many old events were dropped to make room.
-    pub fn push(&mut self, event: TelemetryEvent, now: Instant) -> usize {
-        self.bytes += cost(&event);
-        self.items.push_back(Queued { seq: self.next_seq, at: now, event });
+    /// Appends an item; returns how many old items were dropped to make room.
+    pub fn push(&mut self, item: T, now: Instant) -> usize {
+        self.bytes += item.weight();
+        self.items.push_back(Queued { seq: self.next_seq, at: now, item });
         self.next_seq += 1;
         self.trim()
     }
 
-    /// Puts undelivered events back at the front, keeping their order, sequence numbers and age.
-    pub fn requeue(&mut self, items: Vec<Queued>) -> usize {
-        for item in items.into_iter().rev() {
-            self.bytes += cost(&item.event);
-            self.items.push_front(item);
+    /// Puts undelivered items back at the front, keeping their order, sequence numbers and age;
+    /// returns how many (oldest first) were dropped because the queue is full.
+    pub fn requeue(&mut self, items: Vec<Queued<T>>) -> usize {
+        for queued in items.into_iter().rev() {
+            self.bytes += queued.item.weight();
+            self.items.push_front(queued);
         }
         self.trim()
     }
 
-    /// Drops the oldest events beyond the cap, keeping at least the newest one.
+    /// Drops the oldest items beyond the bound, keeping at least the newest one.
     fn trim(&mut self) -> usize {
         let mut dropped = 0;
         while self.bytes > self.max_bytes && self.items.len() > 1 {
             if let Some(old) = self.items.pop_front() {
-                self.bytes -= cost(&old.event);
+                self.bytes = self.bytes.saturating_sub(old.item.weight());
                 dropped += 1;
             }
         }
         dropped
     }
 
-    /// Takes events from the front up to `max_bytes` (at least one).
-    pub fn take(&mut self, max_bytes: usize) -> Vec<Queued> {
+    /// Takes items from the front up to `max_bytes` of weight (at least one).
+    pub fn take(&mut self, max_bytes: usize) -> Vec<Queued<T>> {
         let mut taken = Vec::new();
         let mut size = 0;
         while let Some(front) = self.items.front() {
-            let c = cost(&front.event);
-            if !taken.is_empty() && size + c > max_bytes {
+            let weight = front.item.weight();
+            if !taken.is_empty() && size + weight > max_bytes {
                 break;
             }
-            size += c;
-            self.bytes -= c;
+            size += weight;
+            self.bytes = self.bytes.saturating_sub(weight);
             taken.extend(self.items.pop_front());
         }
         taken
     }
 
-    /// Sequence number the next pushed event will get; everything queued so far is below it.
+    /// Sequence number the next pushed item will get; everything queued so far is below it.
     pub fn next_seq(&self) -> u64 {
         self.next_seq
     }
@@ -90,7 +101,7 @@ impl Queue {
         self.items.front().map(|q| q.seq)
     }
 
-    /// When the oldest queued event was queued.
+    /// When the oldest queued item was queued.
     pub fn oldest(&self) -> Option<Instant> {
         self.items.iter().map(|q| q.at).min()
     }
@@ -103,6 +114,7 @@ impl Queue {
         self.items.is_empty()
     }
 
+    /// Current weight of everything queued.
     pub fn bytes(&self) -> usize {
         self.bytes
     }
@@ -125,7 +137,7 @@ mod tests {
         assert_eq!(q.push(ev(2, 400), now), 0);
         assert_eq!(q.push(ev(3, 400), now), 1);
         let taken = q.take(usize::MAX);
-        assert_eq!(taken.iter().map(|q| (q.seq, q.event.id.as_str())).collect::<Vec<_>>(), vec![(1, "2"), (2, "3")]);
+        assert_eq!(taken.iter().map(|q| (q.seq, q.item.id.as_str())).collect::<Vec<_>>(), vec![(1, "2"), (2, "3")]);
         assert_eq!(q.bytes(), 0);
     }
 

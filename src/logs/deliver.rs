@@ -58,7 +58,7 @@ pub fn deliver_with_limit(
             out.requeue.append(&mut chunk);
             continue;
         }
-        let (count, body) = body_from(common, chunk.iter().map(|q| &q.entry), max_body);
+        let (count, body) = body_from(common, chunk.iter().map(|q| &q.item), max_body);
         if count < chunk.len() {
             todo.push(chunk.split_off(count));
         }

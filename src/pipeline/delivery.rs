@@ -11,7 +11,7 @@ use super::{Done, InFlight, Job, Pipeline};
 use crate::logs::{self, LogOutcome};
 use crate::newrelic::TelemetryEvent;
 use crate::policy::{self, Observations, Wait};
-use crate::queue::Queued;
+type Queued = crate::queue::Queued<TelemetryEvent>;
 use crate::sender::{DropReason, Outcome};
 
 /// Uncompressed bytes handed to the sender per job; it splits by the request limits.
@@ -141,14 +141,15 @@ impl Pipeline {
         let (job, in_flight) = if self.telemetry_sendable() {
             let taken = self.queue.take(JOB_MAX_BYTES);
             let min_seq = taken.first().map_or(u64::MAX, |q| q.seq);
-            let origin = taken.iter().map(|q| (q.event.id.clone(), (q.seq, q.at))).collect();
-            let events = taken.into_iter().map(|q| q.event).collect();
+            let origin = taken.iter().map(|q| (q.item.id.clone(), (q.seq, q.at))).collect();
+            let events = taken.into_iter().map(|q| q.item).collect();
             let job = Job::Telemetry { ctx: self.config.context.clone(), events, deadline };
             (job, InFlight::Telemetry { origin, min_seq })
         } else {
             let (invocations, collect) = (&self.invocations, self.config.logs.collect_trace_id);
             let trace_of = |id: &str| collect.then(|| invocations.get(id).and_then(|i| i.trace_id.clone())).flatten();
-            let entries = self.log_queue.take(JOB_MAX_BYTES, trace_of);
+            let mut entries = self.log_queue.take(JOB_MAX_BYTES);
+            logs::fill_trace_ids(&mut entries, trace_of);
             let min_seq = entries.first().map_or(u64::MAX, |q| q.seq);
             let ctx = &self.config.context;
             let settings = &self.config.logs;
@@ -225,7 +226,7 @@ impl Pipeline {
                     }
                     InFlight::Logs { .. } => (0, now),
                 };
-                Queued { seq: origin.0, at: origin.1, event }
+                Queued { seq: origin.0, at: origin.1, item: event }
             })
             .collect();
         let dropped = self.queue.requeue(back);

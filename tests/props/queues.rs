@@ -71,7 +71,7 @@ proptest! {
         for op in ops {
             match op {
                 Op::Push(size) => {
-                    let dropped = queue.push(log_entry(size));
+                    let dropped = queue.push(log_entry(size), Instant::now());
                     ledger.pushed += 1;
                     ledger.dropped += dropped;
                     if let (true, Some(front)) = (dropped > 0, queue.front_seq()) {
@@ -80,8 +80,8 @@ proptest! {
                     }
                 }
                 Op::TakeAndRequeue(max_take, delivered) => {
-                    let mut taken = queue.take(max_take, |_| None);
-                    prop_assert!(taken.len() <= 1 || taken.iter().map(|q| cost(&q.entry)).sum::<usize>() <= max_take);
+                    let mut taken = queue.take(max_take);
+                    prop_assert!(taken.len() <= 1 || taken.iter().map(|q| cost(&q.item)).sum::<usize>() <= max_take);
                     prop_assert!(taken.windows(2).all(|w| w[0].seq < w[1].seq));
                     let back = taken.split_off(delivered.min(taken.len()));
                     for q in &taken {
@@ -95,7 +95,7 @@ proptest! {
             prop_assert!(bytes <= max || queue.len() <= 1, "{} bytes in {} entries over {}", bytes, queue.len(), max);
             ledger.check(queue.len(), queue.front_seq())?;
         }
-        let rest = queue.take(usize::MAX, |_| None);
+        let rest = queue.take(usize::MAX);
         prop_assert!(rest.windows(2).all(|w| w[0].seq < w[1].seq), "order lost");
         prop_assert_eq!(queue.bytes(), 0);
     }
@@ -146,7 +146,7 @@ proptest! {
         ], 1..10),
         limit in 200usize..2000,
     ) {
-        let entries: Vec<Queued> = sizes.iter().enumerate().map(|(seq, &size)| Queued { seq: seq as u64, entry: log_entry(size) }).collect();
+        let entries: Vec<Queued> = sizes.iter().enumerate().map(|(seq, &size)| Queued { seq: seq as u64, at: Instant::now(), item: log_entry(size) }).collect();
         let common = Common::new("f", "arn", &[], &[]);
         let mut posts = 0usize;
         let outcome = deliver_with_limit(&common, entries, limit, |_body| {

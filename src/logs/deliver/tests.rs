@@ -3,9 +3,16 @@
 
 use super::*;
 use crate::logs::LogEntry;
+use std::time::Instant;
 
 fn run(count: u64) -> Vec<Queued> {
-    (0..count).map(|n| Queued { seq: 100 + n, entry: LogEntry::text(n, format!("line {n:04}"), Some("r")) }).collect()
+    (0..count)
+        .map(|n| Queued {
+            seq: 100 + n,
+            at: Instant::now(),
+            item: LogEntry::text(n, format!("line {n:04}"), Some("r")),
+        })
+        .collect()
 }
 
 fn common() -> Common {
@@ -73,7 +80,11 @@ fn hands_back_everything_from_the_first_undelivered_body_in_order() {
 fn a_five_megabyte_burst_becomes_valid_bodies_under_both_limits() {
     // 5,000 lines of 1,000 bytes, attributed like a real invocation.
     let burst: Vec<Queued> = (0..5_000)
-        .map(|n| Queued { seq: n, entry: LogEntry::text(n, format!("{n:05}{}", "z".repeat(995)), Some("req")) })
+        .map(|n| Queued {
+            seq: n,
+            at: Instant::now(),
+            item: LogEntry::text(n, format!("{n:05}{}", "z".repeat(995)), Some("req")),
+        })
         .collect();
     let mut seen = Vec::new();
     let out = deliver(&common(), burst, |body| {
