@@ -5,8 +5,9 @@
 //! parses, serializes and drops without recursion, and JSON log bodies nested deeper than
 //! [`MAX_LOG_DEPTH`] are kept as text so no consumer can overflow its stack on them.
 
-use miniserde::json::{self, Number, Object, Value};
+use miniserde::json::{self, Object, Value};
 
+use crate::json as fields;
 use crate::timefmt::parse_iso8601_ms;
 
 mod stream;
@@ -153,7 +154,7 @@ fn parse_event(event: Value) -> Result<Record, Skip> {
                 request_id,
                 status: status(record),
                 error_type: error_type(record),
-                duration_ms: metrics(record).and_then(|m| number(m, "durationMs")),
+                duration_ms: metrics(record).and_then(|m| fields::f64_field(m, "durationMs")),
             })
         }
         "platform.report" => {
@@ -215,17 +216,11 @@ fn depth_exceeds(object: &Object, max: usize) -> bool {
 }
 
 fn as_object(value: Option<&Value>) -> Option<&Object> {
-    match value {
-        Some(Value::Object(object)) => Some(object),
-        _ => None,
-    }
+    fields::object(value?)
 }
 
 fn string<'a>(object: Option<&'a Object>, key: &str) -> Option<&'a str> {
-    match object?.get(key) {
-        Some(Value::String(text)) => Some(text),
-        _ => None,
-    }
+    fields::str_field(object?, key)
 }
 
 /// The `requestId` these records are correlated by; without it the event is malformed.
@@ -248,26 +243,17 @@ fn metrics(record: Option<&Object>) -> Option<&Object> {
     as_object(record?.get("metrics"))
 }
 
-fn number(object: &Object, key: &str) -> Option<f64> {
-    match object.get(key) {
-        Some(Value::Number(Number::U64(n))) => Some(*n as f64),
-        Some(Value::Number(Number::I64(n))) => Some(*n as f64),
-        Some(Value::Number(Number::F64(n))) => Some(*n),
-        _ => None,
-    }
-}
-
 fn report_metrics(metrics: Option<&Object>) -> ReportMetrics {
     let Some(m) = metrics else {
         return ReportMetrics::default();
     };
     ReportMetrics {
-        duration_ms: number(m, "durationMs"),
-        billed_duration_ms: number(m, "billedDurationMs"),
-        memory_size_mb: number(m, "memorySizeMB"),
-        max_memory_used_mb: number(m, "maxMemoryUsedMB"),
-        init_duration_ms: number(m, "initDurationMs"),
-        restore_duration_ms: number(m, "restoreDurationMs"),
+        duration_ms: fields::f64_field(m, "durationMs"),
+        billed_duration_ms: fields::f64_field(m, "billedDurationMs"),
+        memory_size_mb: fields::f64_field(m, "memorySizeMB"),
+        max_memory_used_mb: fields::f64_field(m, "maxMemoryUsedMB"),
+        init_duration_ms: fields::f64_field(m, "initDurationMs"),
+        restore_duration_ms: fields::f64_field(m, "restoreDurationMs"),
     }
 }
 
