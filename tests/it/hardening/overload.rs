@@ -56,7 +56,14 @@ fn delivered(env: &Env) -> BTreeSet<usize> {
 
 #[test]
 fn new_relic_down_under_heavy_logging_stays_bounded_drops_oldest_first_and_recovers() {
-    let env = Setup::new().env("NEW_RELIC_EXTENSION_SEND_LOGS", "function").start("overload");
+    // The ledger below is exact: every line is either delivered or counted as dropped. A request
+    // the collector accepted but answered after the client's timeout (a 1 MB log body under a
+    // loaded 2-core machine can take seconds) would be both. Refused connections fail at once
+    // whatever the timeout, so a long one only removes that ambiguity.
+    let env = Setup::new()
+        .env("NEW_RELIC_EXTENSION_SEND_LOGS", "function")
+        .env("NEW_RELIC_HTTP_TIMEOUT", "30s")
+        .start("overload");
     let pid = *env.lambda.pids().first().expect("running");
     env.collector.refuse();
     let (mut next, mut n) = (0, 0);
