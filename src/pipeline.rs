@@ -67,6 +67,9 @@ struct PendingFlush {
     target: Option<(u64, u64)>,
     wait: Wait,
     gave_up: bool,
+    /// `runtimeDone` came before the agent payload: the pipe reader was asked to hand over what
+    /// it holds (the agent writes before the runtime responds), and the flush waits for that.
+    drained_pipe: bool,
 }
 
 struct PendingShutdown {
@@ -207,7 +210,13 @@ impl Pipeline {
                 if let Some(old) = self.flush.take() {
                     let _ = old.request.reply.send(());
                 }
-                self.flush = Some(PendingFlush { request, target: None, wait: Wait::ForDelivery, gave_up: false });
+                self.flush = Some(PendingFlush {
+                    request,
+                    target: None,
+                    wait: Wait::ForDelivery,
+                    gave_up: false,
+                    drained_pipe: false,
+                });
             }
             Event::PipeDrained => self.pipe_drained = true,
             Event::Shutdown(request) => {

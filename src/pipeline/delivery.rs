@@ -92,7 +92,18 @@ impl Pipeline {
         let Some(flush) = &self.flush else { return };
         if flush.target.is_none() {
             let inv = self.invocations.get(&flush.request.request_id);
-            if inv.is_some_and(|i| i.payload_seen || (self.config.telemetry && i.runtime_done)) {
+            let payload = inv.is_some_and(|i| i.payload_seen);
+            let runtime_done = self.config.telemetry && inv.is_some_and(|i| i.runtime_done);
+            if runtime_done && !payload && !flush.drained_pipe {
+                // The payload may be in the pipe but not yet read: a barrier through the
+                // reader puts whatever was written before the response ahead of this flush.
+                self.pipe_drained = !self.config.drain.as_ref().is_some_and(|d| d.request());
+                if let Some(flush) = &mut self.flush {
+                    flush.drained_pipe = true;
+                }
+            }
+            let Some(flush) = &self.flush else { return };
+            if payload || (runtime_done && flush.drained_pipe && self.pipe_drained) {
                 let observed = Observations {
                     gap: flush.request.gap,
                     oldest_queued: self.queue.oldest().map(|t| now.saturating_duration_since(t)),

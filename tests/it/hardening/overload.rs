@@ -56,10 +56,9 @@ fn delivered(env: &Env) -> BTreeSet<usize> {
 
 #[test]
 fn new_relic_down_under_heavy_logging_stays_bounded_drops_oldest_first_and_recovers() {
-    // The ledger below is exact: every line is either delivered or counted as dropped. A request
-    // the collector accepted but answered after the client's timeout (a 1 MB log body under a
-    // loaded 2-core machine can take seconds) would be both. Refused connections fail at once
-    // whatever the timeout, so a long one only removes that ambiguity.
+    // The ledger below allows one request in doubt; a request the collector accepted but
+    // answered after the client's timeout (a 1 MB log body on a loaded 2-core machine can take
+    // seconds) would add more. Refused connections fail at once whatever the timeout.
     let env = Setup::new()
         .env("NEW_RELIC_EXTENSION_SEND_LOGS", "function")
         .env("NEW_RELIC_HTTP_TIMEOUT", "30s")
@@ -112,5 +111,10 @@ fn new_relic_down_under_heavy_logging_stays_bounded_drops_oldest_first_and_recov
     let snap = env.collector.snapshot();
     let events = snap.events_of(EventKind::AgentPayload).count() + snap.events_of(EventKind::Report).count();
     let counted = count(&summary, "queue_full") + count(&summary, "shutdown_deadline");
-    assert_eq!(counted as usize, missing.len() + 2 * n - events, "{summary}");
+    let lost = missing.len() + 2 * n - events;
+    // Every loss is counted. One request's worth may also be counted without being lost: a
+    // request in flight when the collector stops listening is recorded by it, but its answer
+    // never reaches the extension, which must treat those lines as undelivered (seen under load).
+    let in_doubt = 1_000_000 / FILLER;
+    assert!(lost <= counted as usize && counted as usize <= lost + in_doubt, "lost {lost}: {summary}");
 }
