@@ -242,7 +242,8 @@ fn forward(bytes: &[u8], tx: &crossbeam_channel::Sender<Event>) -> Result<(), Di
 
 fn send(piece: &[u8], tx: &crossbeam_channel::Sender<Event>) -> Result<(), Disconnected> {
     let event = AgentPayload {
-        text: String::from_utf8_lossy(piece).into_owned(),
+        // Validating is much cheaper than the lossy conversion, which is only for bad bytes.
+        text: std::str::from_utf8(piece).map_or_else(|_| String::from_utf8_lossy(piece).into_owned(), str::to_owned),
         info: payload::inspect(piece),
         received_ms: timefmt::now_ms(),
     };

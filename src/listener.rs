@@ -37,6 +37,9 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the accept loop waits for an evicted connection's thread to free its slot.
 const EVICTION_WAIT: Duration = Duration::from_millis(50);
+/// How long a connection thread with nothing to serve waits for a new connection before it
+/// exits. Idle threads are never more than the most connections that were open at once.
+const WORKER_IDLE: Duration = Duration::from_secs(30);
 /// Pause after a failed `accept` (e.g. out of file descriptors) so the loop cannot spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 const READ_BUFFER_BYTES: usize = 64 * 1024;
@@ -111,12 +114,21 @@ struct Tracked {
     at: Arc<AtomicU64>,
 }
 
+/// One accepted connection and what serving it needs.
+struct Connection {
+    stream: Arc<TcpStream>,
+    slot: Slot,
+    progress: Progress,
+}
+
 fn accept_loop(listener: &TcpListener, tx: &Sender<Event>, settings: Settings) {
     // Only this thread increments, so check-then-increment cannot race.
     let active = Arc::new(AtomicUsize::new(0));
     let clock = Arc::new(AtomicU64::new(0));
     let parse_turn = Arc::new(Mutex::new(()));
     let mut tracked: Vec<Tracked> = Vec::new();
+    // Rendezvous: a send succeeds only when a finished connection thread is waiting.
+    let (handoff, idle) = crossbeam_channel::bounded::<Connection>(0);
     for stream in listener.incoming() {
         let Ok(stream) = stream else {
             thread::sleep(ACCEPT_BACKOFF);
@@ -140,14 +152,22 @@ fn accept_loop(listener: &TcpListener, tx: &Sender<Event>, settings: Settings) {
         let at = Arc::new(AtomicU64::new(clock.fetch_add(1, Ordering::SeqCst)));
         tracked.push(Tracked { stream: Arc::downgrade(&stream), at: Arc::clone(&at) });
         active.fetch_add(1, Ordering::SeqCst);
-        let slot = Slot(Arc::clone(&active));
-        let (tx, turn, clock) = (tx.clone(), Arc::clone(&parse_turn), Arc::clone(&clock));
+        let connection =
+            Connection { stream, slot: Slot(Arc::clone(&active)), progress: Progress { clock: Arc::clone(&clock), at } };
+        let Err(crossbeam_channel::TrySendError::Full(connection)) = handoff.try_send(connection) else {
+            continue;
+        };
+        let (tx, turn, idle) = (tx.clone(), Arc::clone(&parse_turn), idle.clone());
         // On spawn failure the closure is dropped: the slot is released, the stream closed.
         let _ = thread::Builder::new().name("telemetry-conn".into()).spawn(move || {
-            serve(&stream, &tx, &settings, &Progress { clock, at }, &turn);
-            // Free the slot before closing, so a peer that sees the close can reconnect.
-            drop(slot);
-            drop(stream);
+            let mut next = Some(connection);
+            while let Some(Connection { stream, slot, progress }) = next {
+                serve(&stream, &tx, &settings, &progress, &turn);
+                // Free the slot before closing, so a peer that sees the close can reconnect.
+                drop(slot);
+                drop(stream);
+                next = idle.recv_timeout(WORKER_IDLE).ok();
+            }
         });
     }
 }

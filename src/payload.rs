@@ -4,9 +4,10 @@
 //! extension forwards the text unchanged) and never drops bytes: what does not split cleanly
 //! is handed back as its own chunk. Nothing here panics or recurses on input.
 
-use std::io::Read;
+use std::borrow::Cow;
 
-use miniserde::json::{self, Array, Value};
+use flate2::{Decompress, FlushDecompress, Status};
+use miniserde::json;
 
 mod scan;
 
@@ -133,52 +134,101 @@ fn opens_payload(bytes: &[u8], at: usize) -> bool {
 /// (`[2,"NR_LAMBDA_MONITORING",{metadata},"<base64 gzip data>"]`) are told apart by the
 /// shape of element 2, so the version may be a number or a string.
 ///
-/// Only structure is scanned; events are parsed one at a time (each at most
-/// [`MAX_EVENT_BYTES`]) until the first transaction, so memory stays near the payload's own
-/// size whatever it holds.
+/// Only structure is scanned, nothing is parsed into a tree, and inflating stops as soon as
+/// the first transaction event is whole and carries both ids: the agents write
+/// `analytic_event_data` first, so a typical payload is read a few KB into its ~10 KB of JSON
+/// and its metrics are never inflated. Otherwise the whole data is read (capped at
+/// [`MAX_INFLATED_BYTES`]) and span events fill in what is missing.
 pub fn inspect(payload: &[u8]) -> PayloadInfo {
     let mut elements = scan::elements(payload).skip(2);
-    let data = match elements.next() {
-        Some(v1) if v1.starts_with(b"\"") => inflate_string(v1),
-        Some(metadata) if metadata.starts_with(b"{") => elements.next().and_then(inflate_string),
-        _ => None,
+    let (encoded, wrapped) = match elements.next() {
+        Some(v1) if v1.starts_with(b"\"") => (v1, true),
+        Some(metadata) if metadata.starts_with(b"{") => match elements.next() {
+            Some(v2) => (v2, false),
+            None => return PayloadInfo::default(),
+        },
+        _ => return PayloadInfo::default(),
     };
-    let Some(data) = data else {
+    let Some(compressed) = unbase64_string(encoded) else {
         return PayloadInfo::default();
     };
-    // Version 1 wraps data with its metadata; take the wrapper itself if it has no `data`.
-    info_from_data(scan::member(&data, "data").unwrap_or(&data))
+    let found = inflate_until(&compressed, |json, whole| {
+        // Version 1 wraps data with its metadata (taken as the data if it has no `data`).
+        if whole {
+            let data = if wrapped { scan::member(json, "data").unwrap_or(json) } else { json };
+            return Some(info_from_data(data));
+        }
+        let data = if wrapped { scan::member_open(json, "data")? } else { json };
+        early_info(data)
+    });
+    found.unwrap_or_default()
 }
 
-/// JSON string → base64 → gunzip (or zlib) with a size cap.
-fn inflate_string(json_string: &[u8]) -> Option<Vec<u8>> {
+/// JSON string → base64 → bytes.
+fn unbase64_string(json_string: &[u8]) -> Option<Vec<u8>> {
     let raw = json_string.get(1..json_string.len().checked_sub(1)?)?;
     // Base64 needs no escapes and the agents write none; unescape only if there are some.
-    let compressed = if raw.contains(&b'\\') {
+    if raw.contains(&b'\\') {
         let text: String = json::from_str(std::str::from_utf8(json_string).ok()?).ok()?;
-        base64_decode(text.as_bytes())?
+        base64_decode(text.as_bytes())
     } else {
-        base64_decode(raw)?
-    };
-    inflate(&compressed)
+        base64_decode(raw)
+    }
 }
+
+/// JSON string → base64 → gunzip (or zlib), whole, with a size cap.
+#[cfg(test)]
+fn inflate_string(json_string: &[u8]) -> Option<Vec<u8>> {
+    inflate(&unbase64_string(json_string)?)
+}
+
+/// What each base64 byte stands for: a sextet, or one of these.
+const B64_INVALID: u8 = 0xff;
+const B64_SKIP: u8 = 0xfe;
+const B64_END: u8 = 0xfd;
+const B64: [u8; 256] = {
+    let mut table = [B64_INVALID; 256];
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut i = 0;
+    while i < 64 {
+        table[alphabet[i] as usize] = i as u8;
+        i += 1;
+    }
+    table[b'=' as usize] = B64_END;
+    // What `u8::is_ascii_whitespace` accepts.
+    table[b' ' as usize] = B64_SKIP;
+    table[b'\t' as usize] = B64_SKIP;
+    table[b'\n' as usize] = B64_SKIP;
+    table[0x0c] = B64_SKIP;
+    table[b'\r' as usize] = B64_SKIP;
+    table
+};
 
 /// Standard-alphabet base64. Whitespace is skipped, padding is optional and ends the data;
 /// any other byte outside the alphabet makes the input invalid.
 fn base64_decode(text: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(text.len() / 4 * 3 + 2);
+    let mut rest = text;
+    // Four plain alphabet bytes at a time (all of an agent's base64 but its end).
+    while let Some((&[a, b, c, d], after)) = rest.split_first_chunk::<4>() {
+        let sextets = [B64[usize::from(a)], B64[usize::from(b)], B64[usize::from(c)], B64[usize::from(d)]];
+        if sextets.iter().any(|&s| s >= 64) {
+            break;
+        }
+        let n = sextets.iter().fold(0u32, |n, &s| (n << 6) | u32::from(s));
+        let [_, x, y, z] = n.to_be_bytes();
+        out.extend_from_slice(&[x, y, z]);
+        rest = after;
+    }
     let (mut acc, mut bits) = (0u32, 0u32);
-    for &c in text {
-        let sextet = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => break,
-            _ if c.is_ascii_whitespace() => continue,
-            _ => return None,
-        };
+    for &c in rest {
+        let sextet = B64[usize::from(c)];
+        match sextet {
+            B64_END => break,
+            B64_SKIP => continue,
+            B64_INVALID => return None,
+            _ => {}
+        }
         acc = (acc << 6) | u32::from(sextet);
         bits += 6;
         if bits >= 8 {
@@ -190,66 +240,162 @@ fn base64_decode(text: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Inflates gzip (what the agents write) or zlib, reading at most [`MAX_INFLATED_BYTES`].
+/// Inflates gzip (what the agents write) or zlib whole, reading at most [`MAX_INFLATED_BYTES`].
+#[cfg(test)]
 fn inflate(compressed: &[u8]) -> Option<Vec<u8>> {
-    fn read_capped(reader: impl Read) -> Option<Vec<u8>> {
-        let mut out = Vec::new();
-        reader.take(MAX_INFLATED_BYTES + 1).read_to_end(&mut out).ok()?;
-        (out.len() as u64 <= MAX_INFLATED_BYTES).then_some(out)
+    let mut out = None;
+    inflate_until(compressed, |json, whole| whole.then(|| out = Some(json.to_vec())));
+    out
+}
+
+/// Output inflated before the first look; each later look comes after twice as much, so the
+/// looks cost at most about twice one pass over what was inflated.
+const FIRST_LOOK_BYTES: usize = 2048;
+
+thread_local! {
+    /// The inflate state of this thread, reused: a fresh one is ~40 KB to allocate and zero,
+    /// more than inflating a typical payload's first transaction event costs.
+    static INFLATE: std::cell::RefCell<Option<Decompress>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Inflates gzip (one or more members) or zlib, calling `look(output so far, whole)` each time
+/// the output has doubled and once at the end (`whole` = true), until `look` answers. `None`
+/// if it never does: corrupt or truncated input, or more than [`MAX_INFLATED_BYTES`].
+fn inflate_until<T>(compressed: &[u8], mut look: impl FnMut(&[u8], bool) -> Option<T>) -> Option<T> {
+    INFLATE.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let state = slot.get_or_insert_with(|| Decompress::new(false));
+        let gzip = compressed.starts_with(&[0x1f, 0x8b]);
+        let mut input = if gzip { gzip_body(compressed)? } else { compressed };
+        state.reset(!gzip);
+        let mut out = Vec::with_capacity(FIRST_LOOK_BYTES);
+        let mut next_look = FIRST_LOOK_BYTES;
+        loop {
+            let (in_before, out_before) = (state.total_in(), out.len());
+            let status = state.decompress_vec(input, &mut out, FlushDecompress::None).ok()?;
+            let consumed = usize::try_from(state.total_in() - in_before).ok()?;
+            input = input.get(consumed..)?;
+            if out.len() as u64 > MAX_INFLATED_BYTES {
+                return None;
+            }
+            if status == Status::StreamEnd {
+                // Another gzip member may follow its 8-byte trailer (CRC-32 and size).
+                match input.get(8..).filter(|rest| gzip && rest.starts_with(&[0x1f, 0x8b])) {
+                    Some(next) => {
+                        input = gzip_body(next)?;
+                        state.reset(false);
+                    }
+                    None => return look(&out, true),
+                }
+            } else if consumed == 0 && out.len() == out_before && out.len() < out.capacity() {
+                // No progress with room to write: the input is cut short.
+                return None;
+            }
+            if out.len() >= next_look {
+                if let Some(found) = look(&out, false) {
+                    return Some(found);
+                }
+                next_look = next_look.saturating_mul(2);
+            }
+            if out.len() == out.capacity() {
+                out.reserve(next_look.saturating_sub(out.len()).max(1024));
+            }
+        }
+    })
+}
+
+/// The deflate data of one gzip member (RFC 1952 §2.3): past the fixed header and the
+/// optional extra field, name, comment and header CRC its flags announce.
+fn gzip_body(member: &[u8]) -> Option<&[u8]> {
+    const FHCRC: u8 = 2;
+    const FEXTRA: u8 = 4;
+    const FNAME: u8 = 8;
+    const FCOMMENT: u8 = 16;
+    let (&[0x1f, 0x8b, 8, flags], rest) = member.split_first_chunk::<4>()? else {
+        return None;
+    };
+    // MTIME (4), XFL, OS.
+    let mut rest = rest.get(6..)?;
+    if flags & FEXTRA != 0 {
+        let (&[lo, hi], after) = rest.split_first_chunk::<2>()?;
+        rest = after.get(usize::from(u16::from_le_bytes([lo, hi]))..)?;
     }
-    if compressed.starts_with(&[0x1f, 0x8b]) {
-        read_capped(flate2::read::MultiGzDecoder::new(compressed))
-    } else {
-        read_capped(flate2::read::ZlibDecoder::new(compressed))
+    for flag in [FNAME, FCOMMENT] {
+        if flags & flag != 0 {
+            rest = rest.get(rest.iter().position(|&b| b == 0)? + 1..)?;
+        }
     }
+    if flags & FHCRC != 0 {
+        rest = rest.get(2..)?;
+    }
+    Some(rest)
+}
+
+/// The ids, as soon as the first transaction event of `data` (which may still be cut short)
+/// is whole and carries both: span events would not change them.
+fn early_info(data: &[u8]) -> Option<PayloadInfo> {
+    let transaction = first_transaction(data)?;
+    let request_id = request_id(transaction)?;
+    let trace_id = trace_id(transaction)?;
+    Some(PayloadInfo { request_id: Some(request_id.into_owned()), trace_id: Some(trace_id.into_owned()) })
+}
+
+fn first_transaction(data: &[u8]) -> Option<&[u8]> {
+    events(scan::member(data, "analytic_event_data")).find(|event| attribute(event, 0, "type").as_deref() == Some("Transaction"))
 }
 
 /// Request id and trace id from the first transaction event; span events fill what is
 /// missing (e.g. when transaction events are disabled).
 fn info_from_data(data: &[u8]) -> PayloadInfo {
-    let transaction = events(scan::member(data, "analytic_event_data"))
-        .find(|event| attribute(event, 0, "type") == Some("Transaction"));
-    let span = events(scan::member(data, "span_event_data")).next();
-    let (transaction, span) = (transaction.as_ref(), span.as_ref());
-    PayloadInfo {
-        request_id: transaction.and_then(request_id).or_else(|| span.and_then(request_id)).map(str::to_owned),
-        trace_id: transaction.and_then(trace_id).or_else(|| span.and_then(trace_id)).map(str::to_owned),
+    let transaction = first_transaction(data);
+    let mut request = transaction.and_then(request_id);
+    let mut trace = transaction.and_then(trace_id);
+    if request.is_none() || trace.is_none() {
+        if let Some(span) = events(scan::member(data, "span_event_data")).next() {
+            request = request.or_else(|| request_id(span));
+            trace = trace.or_else(|| trace_id(span));
+        }
     }
+    PayloadInfo { request_id: request.map(Cow::into_owned), trace_id: trace.map(Cow::into_owned) }
 }
 
 /// Agent attributes are where the agents put `aws.requestId`; intrinsics and user attributes
 /// are accepted for agents that do otherwise.
-fn request_id(event: &Array) -> Option<&str> {
+fn request_id(event: &[u8]) -> Option<Cow<'_, str>> {
     [2, 0, 1].iter().find_map(|&i| attribute(event, i, "aws.requestId"))
 }
 
-fn trace_id(event: &Array) -> Option<&str> {
+fn trace_id(event: &[u8]) -> Option<Cow<'_, str>> {
     attribute(event, 0, "traceId")
 }
 
 /// The events of one event-data section, `[agent_run_id, {sampling}, [[intrinsics, user,
-/// agent], …]]`, parsed one at a time. The event list is the last array element, so a
-/// missing run id or sampling object does not hide it. Oversized events are skipped.
-fn events(section: Option<&[u8]>) -> impl Iterator<Item = Array> + '_ {
+/// agent], …]]`, as byte ranges. The event list is the last array element, so a missing run
+/// id or sampling object does not hide it. Events that are not arrays, or larger than
+/// [`MAX_EVENT_BYTES`], are skipped.
+fn events(section: Option<&[u8]>) -> impl Iterator<Item = &[u8]> + '_ {
     let list = section.and_then(|s| scan::elements(s).filter(|v| v.starts_with(b"[")).last());
-    list.into_iter().flat_map(scan::elements).filter(|event| event.len() <= MAX_EVENT_BYTES).filter_map(|event| {
-        match json::from_str(&String::from_utf8_lossy(event)) {
-            Ok(Value::Array(event)) => Some(event),
-            _ => None,
-        }
-    })
+    list.into_iter()
+        .flat_map(scan::elements)
+        .filter(|event| event.len() <= MAX_EVENT_BYTES && event.starts_with(b"["))
 }
 
 /// A non-empty string attribute of at most [`MAX_ID_BYTES`] from element `index` (an object)
 /// of one event.
-fn attribute<'a>(event: &'a Array, index: usize, key: &str) -> Option<&'a str> {
-    match event.get(index)? {
-        Value::Object(attributes) => match attributes.get(key)? {
-            Value::String(text) if !text.is_empty() && text.len() <= MAX_ID_BYTES => Some(text),
-            _ => None,
-        },
-        _ => None,
+fn attribute<'a>(event: &'a [u8], index: usize, key: &str) -> Option<Cow<'a, str>> {
+    let attributes = scan::elements(event).nth(index).filter(|a| a.starts_with(b"{"))?;
+    let text = json_string(scan::member(attributes, key)?)?;
+    (!text.is_empty() && text.len() <= MAX_ID_BYTES).then_some(text)
+}
+
+/// The text of a JSON string value (quotes included in `value`); `None` for other values.
+/// Invalid UTF-8 becomes U+FFFD, as everywhere else a payload is read.
+fn json_string(value: &[u8]) -> Option<Cow<'_, str>> {
+    let inner = value.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
+    if !inner.contains(&b'\\') {
+        return Some(String::from_utf8_lossy(inner));
     }
+    json::from_str::<String>(&String::from_utf8_lossy(value)).ok().map(Cow::Owned)
 }
 
 #[cfg(test)]

@@ -30,45 +30,62 @@ pub(super) fn value_end(text: &[u8], start: usize) -> Option<usize> {
 
 /// End (exclusive) of the string whose opening quote is at `start`.
 fn string_end(text: &[u8], start: usize) -> Option<usize> {
-    let mut escaped = false;
-    for (offset, &byte) in text.get(start + 1..)?.iter().enumerate() {
-        match byte {
-            _ if escaped => escaped = false,
-            b'\\' => escaped = true,
-            b'"' => return Some(start + offset + 2),
-            _ => {}
+    let mut pos = start + 1;
+    loop {
+        let at = quote_or_backslash(text, pos)?;
+        if text.get(at) == Some(&b'"') {
+            return Some(at + 1);
         }
+        // A backslash: whatever follows it is escaped.
+        pos = at + 2;
     }
-    None
 }
 
-/// End (exclusive) of the array or object opening at `start`, tracking strings and escapes.
-/// A depth counter instead of recursion: nesting costs nothing.
-pub(super) fn container_end(text: &[u8], start: usize) -> Option<usize> {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for (offset, &byte) in text.get(start..)?.iter().enumerate() {
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
+/// Index of the first `"` or `\` at or after `from`. Strings are most of a payload's bytes
+/// (base64, attribute values), so this looks at eight bytes per step: a byte equal to the
+/// searched one becomes zero after the xor, and `(x - 0x01…) & !x & 0x80…` flags zero bytes
+/// (only the lowest flag is exact, which is the one taken).
+fn quote_or_backslash(text: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let zero_bytes = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let mut pos = from;
+    while let Some(chunk) = text.get(pos..pos + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        let found = zero_bytes(word ^ (ONES * u64::from(b'"'))) | zero_bytes(word ^ (ONES * u64::from(b'\\')));
+        if found != 0 {
+            return Some(pos + (found.trailing_zeros() / 8) as usize);
         }
-        match byte {
-            b'"' => in_string = true,
+        pos += 8;
+    }
+    let rest = text.get(pos..)?;
+    rest.iter().position(|&b| b == b'"' || b == b'\\').map(|offset| pos + offset)
+}
+
+/// End (exclusive) of the array or object opening at `start`, skipping over strings (and
+/// their escapes). A depth counter instead of recursion: nesting costs nothing.
+pub(super) fn container_end(text: &[u8], start: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut pos = start;
+    loop {
+        match *text.get(pos)? {
+            b'"' => {
+                pos = string_end(text, pos)?;
+                continue;
+            }
             b'[' | b'{' => depth += 1,
             b']' | b'}' => {
                 depth = depth.saturating_sub(1);
                 if depth == 0 {
-                    return Some(start + offset + 1);
+                    return Some(pos + 1);
                 }
             }
             _ => {}
         }
+        pos += 1;
     }
-    None
 }
 
 /// One member (key with its quotes, value) or element (empty key, value), as byte ranges.
@@ -90,10 +107,27 @@ pub(super) fn elements(text: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// The value of the first member named `key` (no escapes in the key) of the object `text`
 /// holds.
 pub(super) fn member<'a>(text: &'a [u8], key: &str) -> Option<&'a [u8]> {
-    Items::new(text, true).find_map(|(k, value)| {
-        let name = k.get(1..k.len().saturating_sub(1))?;
-        (name == key.as_bytes()).then_some(value)
-    })
+    Items::new(text, true).find_map(|(k, value)| (name(k) == key.as_bytes()).then_some(value))
+}
+
+/// Like [`member`] for an object that may be cut short: everything from the start of the
+/// value of the first member named `key` to the end of `text`, whether or not the value closes
+/// there. Every member before it must be whole.
+pub(super) fn member_open<'a>(text: &'a [u8], key: &str) -> Option<&'a [u8]> {
+    let mut items = Items::new(text, true);
+    loop {
+        let (k, start) = items.key()?;
+        if name(k) == key.as_bytes() {
+            return text.get(start..);
+        }
+        let (_, next) = items.item()?;
+        items.pos = next;
+    }
+}
+
+/// A key without its quotes.
+fn name(key: &[u8]) -> &[u8] {
+    key.get(1..key.len().saturating_sub(1)).unwrap_or_default()
 }
 
 impl<'a> Items<'a> {
@@ -104,8 +138,9 @@ impl<'a> Items<'a> {
         Items { text, pos, object }
     }
 
-    /// The item at `self.pos` and where the next one starts.
-    fn item(&self) -> Option<(Item<'a>, usize)> {
+    /// The key (with its quotes; empty in an array) of the item at `self.pos`, and where its
+    /// value starts.
+    fn key(&self) -> Option<(&'a [u8], usize)> {
         let text = self.text;
         let mut pos = skip_ws(text, self.pos);
         let mut key: &[u8] = &[];
@@ -121,6 +156,13 @@ impl<'a> Items<'a> {
             }
             pos = skip_ws(text, pos + 1);
         }
+        Some((key, pos))
+    }
+
+    /// The item at `self.pos` and where the next one starts.
+    fn item(&self) -> Option<(Item<'a>, usize)> {
+        let text = self.text;
+        let (key, pos) = self.key()?;
         let end = value_end(text, pos)?;
         let value = text.get(pos..end)?;
         let after = skip_ws(text, end);

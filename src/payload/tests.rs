@@ -279,3 +279,43 @@ fn split_complete_keeps_an_unfinished_tail_for_more_bytes() {
     assert_eq!((pieces.len(), consumed), (0, 0));
     assert_eq!(split_complete(b"  \n"), (vec![], 3));
 }
+
+#[test]
+fn inflating_stops_once_the_first_transaction_has_both_ids() {
+    let analytic = r#""analytic_event_data":[null,{},[[{"type":"Transaction","traceId":"t1"},{},{"aws.requestId":"r1"}]]]"#;
+    // Past the cap, read whole, this data would give nothing: the ids must come from the part
+    // inflated before it.
+    let pad = " ".repeat(MAX_INFLATED_BYTES as usize + 1);
+    let data = format!(r#"{{{analytic},"metric_data":"{pad}"}}"#);
+    let expected = PayloadInfo { request_id: Some("r1".into()), trace_id: Some("t1".into()) };
+    assert_eq!(inspect(&v2("{}", &data)), expected);
+    let wrapper = format!(r#"{{"metadata":{{}},"data":{data}}}"#);
+    let v1 = format!(r#"[1,"NR_LAMBDA_MONITORING","{}"]"#, base64_encode(&gzip(wrapper.as_bytes())));
+    assert_eq!(inspect(v1.as_bytes()), expected);
+    // Without a trace id on the transaction, the span events (after the padding) are needed:
+    // the whole data is read, and it is over the cap.
+    let analytic = r#""analytic_event_data":[null,{},[[{"type":"Transaction"},{},{"aws.requestId":"r1"}]]]"#;
+    let spans = r#""span_event_data":[null,{},[[{"traceId":"s1"},{},{}]]]"#;
+    let data = format!(r#"{{{analytic},"metric_data":"{pad}",{spans}}}"#);
+    assert_eq!(inspect(&v2("{}", &data)), PayloadInfo::default());
+    let data = format!(r#"{{{analytic},"metric_data":"small",{spans}}}"#);
+    assert_eq!(inspect(&v2("{}", &data)), PayloadInfo { request_id: Some("r1".into()), trace_id: Some("s1".into()) });
+}
+
+#[test]
+fn gzip_headers_with_optional_fields_and_several_members_inflate() {
+    let data = br#"{"analytic_event_data":[null,{},[[{"type":"Transaction","traceId":"t"},{},{"aws.requestId":"r"}]]]}"#;
+    // FEXTRA, FNAME, FCOMMENT and FHCRC all set; the deflate data is that of a plain member.
+    let plain = gzip(data);
+    let mut fancy = vec![0x1f, 0x8b, 8, 2 | 4 | 8 | 16, 0, 0, 0, 0, 0, 255, 3, 0, b'x', b'y', b'z'];
+    fancy.extend_from_slice(b"name\0comment\0\xab\xcd");
+    fancy.extend_from_slice(&plain[10..]);
+    assert_eq!(inflate(&fancy).as_deref(), Some(&data[..]));
+    let (head, tail) = data.split_at(40);
+    assert_eq!(inflate(&[gzip(head), gzip(tail)].concat()).as_deref(), Some(&data[..]));
+    let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    zlib.write_all(data).unwrap();
+    assert_eq!(inflate(&zlib.finish().unwrap()).as_deref(), Some(&data[..]));
+    assert_eq!(inflate(&plain[..plain.len() / 2]), None, "cut short");
+    assert_eq!(inflate(&fancy[..12]), None, "header cut short");
+}
