@@ -207,19 +207,22 @@ const B64: [u8; 256] = {
 /// Standard-alphabet base64. Whitespace is skipped, padding is optional and ends the data;
 /// any other byte outside the alphabet makes the input invalid.
 fn base64_decode(text: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() / 4 * 3 + 2);
+    let mut out = vec![0u8; text.len() / 4 * 3 + 2];
+    let mut written = 0;
     let mut rest = text;
     // Four plain alphabet bytes at a time (all of an agent's base64 but its end).
-    while let Some((&[a, b, c, d], after)) = rest.split_first_chunk::<4>() {
-        let sextets = [B64[usize::from(a)], B64[usize::from(b)], B64[usize::from(c)], B64[usize::from(d)]];
-        if sextets.iter().any(|&s| s >= 64) {
+    for (quad, triple) in text.chunks_exact(4).zip(out.chunks_exact_mut(3)) {
+        let [a, b, c, d] = [quad[0], quad[1], quad[2], quad[3]].map(|byte| B64[usize::from(byte)]);
+        if (a | b | c | d) >= 64 {
             break;
         }
-        let n = sextets.iter().fold(0u32, |n, &s| (n << 6) | u32::from(s));
+        let n = (u32::from(a) << 18) | (u32::from(b) << 12) | (u32::from(c) << 6) | u32::from(d);
         let [_, x, y, z] = n.to_be_bytes();
-        out.extend_from_slice(&[x, y, z]);
-        rest = after;
+        triple.copy_from_slice(&[x, y, z]);
+        written += 3;
+        rest = rest.get(4..).unwrap_or_default();
     }
+    out.truncate(written);
     let (mut acc, mut bits) = (0u32, 0u32);
     for &c in rest {
         let sextet = B64[usize::from(c)];
@@ -258,6 +261,11 @@ thread_local! {
     static INFLATE: std::cell::RefCell<Option<Decompress>> = const { std::cell::RefCell::new(None) };
 }
 
+/// Compressed bytes handed to the inflater per step. It inflates as much as its 32 KiB window
+/// takes from what it is given, so the input is what must be metered for the looks to save
+/// work: 512 bytes of an agent's gzip are ~2–3 KB of JSON.
+const INPUT_STEP: usize = 512;
+
 /// Inflates gzip (one or more members) or zlib, calling `look(output so far, whole)` each time
 /// the output has doubled and once at the end (`whole` = true), until `look` answers. `None`
 /// if it never does: corrupt or truncated input, or more than [`MAX_INFLATED_BYTES`].
@@ -271,8 +279,12 @@ fn inflate_until<T>(compressed: &[u8], mut look: impl FnMut(&[u8], bool) -> Opti
         let mut out = Vec::with_capacity(FIRST_LOOK_BYTES);
         let mut next_look = FIRST_LOOK_BYTES;
         loop {
+            if out.len() == out.capacity() {
+                out.reserve(next_look.saturating_sub(out.len()).max(1024));
+            }
             let (in_before, out_before) = (state.total_in(), out.len());
-            let status = state.decompress_vec(input, &mut out, FlushDecompress::None).ok()?;
+            let feed = input.get(..input.len().min(INPUT_STEP))?;
+            let status = state.decompress_vec(feed, &mut out, FlushDecompress::None).ok()?;
             let consumed = usize::try_from(state.total_in() - in_before).ok()?;
             input = input.get(consumed..)?;
             if out.len() as u64 > MAX_INFLATED_BYTES {
@@ -284,11 +296,13 @@ fn inflate_until<T>(compressed: &[u8], mut look: impl FnMut(&[u8], bool) -> Opti
                     Some(next) => {
                         input = gzip_body(next)?;
                         state.reset(false);
+                        continue;
                     }
                     None => return look(&out, true),
                 }
-            } else if consumed == 0 && out.len() == out_before && out.len() < out.capacity() {
-                // No progress with room to write: the input is cut short.
+            }
+            if consumed == 0 && out.len() == out_before && out.len() < out.capacity() {
+                // No progress with room to write: the input is cut short (or corrupt).
                 return None;
             }
             if out.len() >= next_look {
@@ -296,9 +310,6 @@ fn inflate_until<T>(compressed: &[u8], mut look: impl FnMut(&[u8], bool) -> Opti
                     return Some(found);
                 }
                 next_look = next_look.saturating_mul(2);
-            }
-            if out.len() == out.capacity() {
-                out.reserve(next_look.saturating_sub(out.len()).max(1024));
             }
         }
     })

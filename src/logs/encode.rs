@@ -3,13 +3,14 @@
 //! cutting a run of entries into bodies of at most a given size.
 //!
 //! Pure and allocation-light: JSON is written by hand into one `String` per body (the shape is
-//! fixed, and attribute maps must keep our order), strings escaped by [`push_json_str`]. It
+//! fixed, and attribute maps must keep our order), strings escaped by [`crate::json::push_str`]. It
 //! never drops an entry: an entry too large for any body is still encoded alone, and the
 //! sender's 413 decides (`deliver.rs`).
 
 use std::fmt::Write as _;
 
 use super::{Attr, LogEntry};
+use crate::json::push_str as push_json_str;
 use crate::newrelic::EXTENSION_NAME;
 
 /// Longest message (and extra attribute value) sent, in bytes, marker included. New Relic's Log
@@ -242,33 +243,6 @@ pub fn truncate_with_marker(text: &mut String, limit: usize) -> bool {
 
 fn marker(removed: usize) -> String {
     format!("…[truncated {removed} bytes]")
-}
-
-/// Appends `text` as a JSON string literal (RFC 8259 escaping; non-ASCII stays UTF-8).
-pub fn push_json_str(out: &mut String, text: &str) {
-    out.push('"');
-    let mut start = 0;
-    for (i, byte) in text.bytes().enumerate() {
-        let escape = match byte {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x00..=0x1f => "",
-            _ => continue,
-        };
-        // Every byte matched above is ASCII, so `i` and `i + 1` are character boundaries.
-        out.push_str(text.get(start..i).unwrap_or(""));
-        if escape.is_empty() {
-            let _ = write!(out, "\\u{byte:04x}");
-        } else {
-            out.push_str(escape);
-        }
-        start = i + 1;
-    }
-    out.push_str(text.get(start..).unwrap_or(""));
-    out.push('"');
 }
 
 #[cfg(test)]
