@@ -3,8 +3,10 @@
 //! missing optional fields). `event/next` has no client timeout: the sandbox may stay frozen
 //! for minutes while it waits. No proxy is ever used here (the API is on the local host).
 
+use std::cell::RefCell;
 use std::time::Duration;
 
+use self::conn::{Answer, Conn, Request};
 use crate::error::Error;
 use crate::event::ShutdownReason;
 use crate::json;
@@ -49,45 +51,38 @@ pub enum Subscription {
     Failed(String),
 }
 
+mod conn;
+
+/// The Extensions and Telemetry API client. Used by the main thread only.
 pub struct LambdaApi {
-    base: String,
-    agent: ureq::Agent,
+    conn: RefCell<Conn>,
 }
 
 impl LambdaApi {
     pub fn new(runtime_api: &str) -> LambdaApi {
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .proxy(None)
-            .timeout_global(None)
-            .input_buffer_size(crate::http_agent::BUFFER_BYTES)
-            .output_buffer_size(crate::http_agent::BUFFER_BYTES)
-            .max_redirects(0)
-            .user_agent(crate::newrelic::user_agent())
-            .build();
-        LambdaApi { base: format!("http://{runtime_api}"), agent: config.into() }
+        LambdaApi { conn: RefCell::new(Conn::new(runtime_api, &crate::newrelic::user_agent())) }
+    }
+
+    /// One call; transport failures become [`Error::Transport`] with `context`.
+    fn call(&self, method: &str, path: &str, request: &Request, context: &'static str) -> Result<Answer, Error> {
+        self.conn
+            .borrow_mut()
+            .call(method, path, request)
+            .map_err(|e| Error::Transport { context, message: e.to_string() })
     }
 
     pub fn register(&self, name: &str) -> Result<Registration, Error> {
         const CONTEXT: &str = "failed to register with the Extensions API";
-        let (status, body) = call(
-            self.agent
-                .post(format!("{}{EXTENSION_PATH}/register", self.base))
-                .header(HEADER_NAME, name)
-                .header(HEADER_FEATURE, "accountId")
-                .header("Content-Type", "application/json")
-                .config()
-                .timeout_global(Some(SHORT_CALL_TIMEOUT))
-                .build()
-                .send(r#"{"events":["INVOKE","SHUTDOWN"]}"#),
-            CONTEXT,
-        )?;
-        let (status, headers) = status;
+        let headers = [(HEADER_NAME, name), (HEADER_FEATURE, "accountId"), ("Content-Type", "application/json")];
+        let body = br#"{"events":["INVOKE","SHUTDOWN"]}"#;
+        let request = Request { headers: &headers, body, timeout: Some(SHORT_CALL_TIMEOUT) };
+        let Answer { status, id, body } =
+            self.call("POST", &format!("{EXTENSION_PATH}/register"), &request, CONTEXT)?;
         if status != 200 {
             return Err(Error::Status { context: CONTEXT, status, body: lossy(&body) });
         }
-        let id = headers
-            .ok_or(Error::Protocol { context: CONTEXT, message: "no Lambda-Extension-Identifier header".into() })?;
+        let id =
+            id.ok_or(Error::Protocol { context: CONTEXT, message: "no Lambda-Extension-Identifier header".into() })?;
         let parsed = json::parse(&body);
         let obj = parsed.as_ref().and_then(json::object);
         let field = |k: &str| obj.and_then(|o| json::str_field(o, k)).map(str::to_string);
@@ -102,10 +97,9 @@ impl LambdaApi {
     /// Blocks until the next event. No timeout, by design.
     pub fn next_event(&self, id: &str) -> Result<NextEvent, Error> {
         const CONTEXT: &str = "failed to get the next event";
-        let ((status, _), body) = call(
-            self.agent.get(format!("{}{EXTENSION_PATH}/event/next", self.base)).header(HEADER_ID, id).call(),
-            CONTEXT,
-        )?;
+        let request = Request { headers: &[(HEADER_ID, id)], body: &[], timeout: None };
+        let Answer { status, body, .. } =
+            self.call("GET", &format!("{EXTENSION_PATH}/event/next"), &request, CONTEXT)?;
         if status != 200 {
             return Err(Error::Status { context: CONTEXT, status, body: lossy(&body) });
         }
@@ -124,22 +118,16 @@ impl LambdaApi {
                 r#"{{"schemaVersion":"{schema}","types":[{types}],"buffering":{{"maxItems":{},"maxBytes":{},"timeoutMs":{}}},"destination":{{"protocol":"HTTP","URI":"http://sandbox.localdomain:{port}/telemetry"}}}}"#,
                 BUFFER_MAX_ITEMS, BUFFER_MAX_BYTES, BUFFER_TIMEOUT_MS,
             );
-            let result = call(
-                self.agent
-                    .put(format!("{}{TELEMETRY_PATH}", self.base))
-                    .header(HEADER_ID, id)
-                    .header("Content-Type", "application/json")
-                    .config()
-                    .timeout_global(Some(SHORT_CALL_TIMEOUT))
-                    .build()
-                    .send(body.as_bytes()),
-                "failed to subscribe to the Telemetry API",
-            );
+            let headers = [(HEADER_ID, id), ("Content-Type", "application/json")];
+            let request = Request { headers: &headers, body: body.as_bytes(), timeout: Some(SHORT_CALL_TIMEOUT) };
+            let result = self.call("PUT", TELEMETRY_PATH, &request, "failed to subscribe to the Telemetry API");
             match result {
-                Ok(((200, _), _)) => return Subscription::Subscribed { schema },
-                Ok(((202, _), _)) => return Subscription::NotSupported,
-                Ok(((400, _), body)) => last = format!("schema {schema}: status 400: {}", truncate(&lossy(&body), 200)),
-                Ok(((status, _), body)) => {
+                Ok(Answer { status: 200, .. }) => return Subscription::Subscribed { schema },
+                Ok(Answer { status: 202, .. }) => return Subscription::NotSupported,
+                Ok(Answer { status: 400, body, .. }) => {
+                    last = format!("schema {schema}: status 400: {}", truncate(&lossy(&body), 200))
+                }
+                Ok(Answer { status, body, .. }) => {
                     return Subscription::Failed(format!("status {status}: {}", truncate(&lossy(&body), 200)))
                 }
                 Err(e) => return Subscription::Failed(e.to_string()),
@@ -165,40 +153,15 @@ impl LambdaApi {
             miniserde::json::to_string(message),
             miniserde::json::to_string(error_type)
         );
-        let ((status, _), answer) = call(
-            self.agent
-                .post(format!("{}{EXTENSION_PATH}/{path}", self.base))
-                .header(HEADER_ID, id)
-                .header(HEADER_ERROR_TYPE, error_type)
-                .header("Content-Type", "application/json")
-                .config()
-                .timeout_global(Some(SHORT_CALL_TIMEOUT))
-                .build()
-                .send(body.as_bytes()),
-            CONTEXT,
-        )?;
+        let headers = [(HEADER_ID, id), (HEADER_ERROR_TYPE, error_type), ("Content-Type", "application/json")];
+        let request = Request { headers: &headers, body: body.as_bytes(), timeout: Some(SHORT_CALL_TIMEOUT) };
+        let Answer { status, body: answer, .. } =
+            self.call("POST", &format!("{EXTENSION_PATH}/{path}"), &request, CONTEXT)?;
         match status {
             200..=299 => Ok(()),
             _ => Err(Error::Status { context: CONTEXT, status, body: lossy(&answer) }),
         }
     }
-}
-
-/// (status, `Lambda-Extension-Identifier` header), body.
-type Answer = ((u16, Option<String>), Vec<u8>);
-
-/// Runs a request and reads the whole answer.
-fn call(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>, context: &'static str) -> Result<Answer, Error> {
-    let mut response = result.map_err(|e| Error::Transport { context, message: e.to_string() })?;
-    let status = response.status().as_u16();
-    let id = response.headers().get(HEADER_ID).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let body = response
-        .body_mut()
-        .with_config()
-        .limit(1024 * 1024)
-        .read_to_vec()
-        .map_err(|e| Error::Transport { context, message: e.to_string() })?;
-    Ok(((status, id), body))
 }
 
 /// Parses an `event/next` body as JSON whatever the content type. `None` if it is not an

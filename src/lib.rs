@@ -8,6 +8,7 @@ pub mod config;
 pub mod duration;
 pub mod error;
 pub mod event;
+pub mod http1;
 pub mod http_agent;
 pub mod invocations;
 pub mod json;

@@ -9,8 +9,6 @@
 //! so memory is bounded by the cap on connections times the cap on a body. It never logs per
 //! batch: with an `extension` subscription its own output would come back as telemetry.
 
-mod http;
-
 use std::io::{self, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -20,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
-use self::http::{read_body, read_head, Body, Framing, Limits, ReadError};
 use crate::event::Event;
+use crate::http1::{read_body, read_head, Body, Framing, Limits, ReadError};
 use crate::telemetry::{parse_batch, Batch};
 
 /// Largest request body accepted; larger bodies are answered 200, discarded and counted.
@@ -152,8 +150,11 @@ fn accept_loop(listener: &TcpListener, tx: &Sender<Event>, settings: Settings) {
         let at = Arc::new(AtomicU64::new(clock.fetch_add(1, Ordering::SeqCst)));
         tracked.push(Tracked { stream: Arc::downgrade(&stream), at: Arc::clone(&at) });
         active.fetch_add(1, Ordering::SeqCst);
-        let connection =
-            Connection { stream, slot: Slot(Arc::clone(&active)), progress: Progress { clock: Arc::clone(&clock), at } };
+        let connection = Connection {
+            stream,
+            slot: Slot(Arc::clone(&active)),
+            progress: Progress { clock: Arc::clone(&clock), at },
+        };
         let Err(crossbeam_channel::TrySendError::Full(connection)) = handoff.try_send(connection) else {
             continue;
         };

@@ -352,7 +352,8 @@ fn early_info(data: &[u8]) -> Option<PayloadInfo> {
 }
 
 fn first_transaction(data: &[u8]) -> Option<&[u8]> {
-    events(scan::member(data, "analytic_event_data")).find(|event| attribute(event, 0, "type").as_deref() == Some("Transaction"))
+    events(scan::member(data, "analytic_event_data"))
+        .find(|event| attribute(event, 0, "type").as_deref() == Some("Transaction"))
 }
 
 /// Request id and trace id from the first transaction event; span events fill what is
@@ -386,9 +387,7 @@ fn trace_id(event: &[u8]) -> Option<Cow<'_, str>> {
 /// [`MAX_EVENT_BYTES`], are skipped.
 fn events(section: Option<&[u8]>) -> impl Iterator<Item = &[u8]> + '_ {
     let list = section.and_then(|s| scan::elements(s).filter(|v| v.starts_with(b"[")).last());
-    list.into_iter()
-        .flat_map(scan::elements)
-        .filter(|event| event.len() <= MAX_EVENT_BYTES && event.starts_with(b"["))
+    list.into_iter().flat_map(scan::elements).filter(|event| event.len() <= MAX_EVENT_BYTES && event.starts_with(b"["))
 }
 
 /// A non-empty string attribute of at most [`MAX_ID_BYTES`] from element `index` (an object)

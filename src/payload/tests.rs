@@ -282,7 +282,8 @@ fn split_complete_keeps_an_unfinished_tail_for_more_bytes() {
 
 #[test]
 fn inflating_stops_once_the_first_transaction_has_both_ids() {
-    let analytic = r#""analytic_event_data":[null,{},[[{"type":"Transaction","traceId":"t1"},{},{"aws.requestId":"r1"}]]]"#;
+    let analytic =
+        r#""analytic_event_data":[null,{},[[{"type":"Transaction","traceId":"t1"},{},{"aws.requestId":"r1"}]]]"#;
     // Past the cap, read whole, this data would give nothing: the ids must come from the part
     // inflated before it.
     let pad = " ".repeat(MAX_INFLATED_BYTES as usize + 1);
@@ -304,7 +305,8 @@ fn inflating_stops_once_the_first_transaction_has_both_ids() {
 
 #[test]
 fn gzip_headers_with_optional_fields_and_several_members_inflate() {
-    let data = br#"{"analytic_event_data":[null,{},[[{"type":"Transaction","traceId":"t"},{},{"aws.requestId":"r"}]]]}"#;
+    let data =
+        br#"{"analytic_event_data":[null,{},[[{"type":"Transaction","traceId":"t"},{},{"aws.requestId":"r"}]]]}"#;
     // FEXTRA, FNAME, FCOMMENT and FHCRC all set; the deflate data is that of a plain member.
     let plain = gzip(data);
     let mut fancy = vec![0x1f, 0x8b, 8, 2 | 4 | 8 | 16, 0, 0, 0, 0, 0, 255, 3, 0, b'x', b'y', b'z'];

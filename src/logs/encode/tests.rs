@@ -4,8 +4,8 @@
 use miniserde::json::{self, Value};
 
 use super::*;
-use crate::json::push_str as push_json_str;
 use crate::config::LogSelection;
+use crate::json::push_str as push_json_str;
 use crate::logs::{Mapper, MAX_BODY_BYTES};
 use crate::telemetry::parse_batch;
 

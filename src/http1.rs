@@ -1,7 +1,8 @@
-//! The minimal HTTP/1.1 request reader behind the Telemetry API listener: request line,
-//! headers, and a body framed by `Content-Length` or `Transfer-Encoding: chunked`. Pure over
-//! any `BufRead`: it never writes, never touches sockets or clocks (timeouts belong to the
-//! reader it is given), and never panics. Every size is capped by [`Limits`]; a body over the
+//! The minimal HTTP/1.1 message reader behind the Telemetry API listener (requests) and the
+//! Extensions API client (responses): start line, headers, and a body framed by
+//! `Content-Length` or `Transfer-Encoding: chunked` (or, for a response, the end of the
+//! connection). Pure over any `BufRead`: it never writes, never touches sockets or clocks
+//! (timeouts belong to the reader it is given), and never panics. Every size is capped by [`Limits`]; a body over the
 //! cap is read and discarded so the connection stays usable and the sender sees a 200.
 
 use std::io::{self, BufRead, Read};
@@ -33,6 +34,19 @@ pub enum Framing {
     Empty,
     Length(u64),
     Chunked,
+    /// A response with neither: the body ends when the server closes the connection.
+    UntilClose,
+}
+
+/// Status line and the headers a client needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseHead {
+    pub status: u16,
+    /// Whether the connection may carry another request after this response.
+    pub keep_alive: bool,
+    pub framing: Framing,
+    /// The values of the headers asked for, in the order asked (`None` if absent).
+    pub values: Vec<Option<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +63,6 @@ pub enum ReadError {
     /// Not `METHOD SP target SP HTTP/1.x`: nothing can be answered.
     BadRequestLine,
     /// A request line was read, but headers or body framing are invalid or over a cap.
-    #[allow(dead_code, reason = "the why is shown only through Debug, in tests")]
     BadRequest(&'static str),
     /// I/O failure or timeout in the middle of a request.
     Io(io::Error),
@@ -83,19 +96,45 @@ pub fn read_head(reader: &mut impl BufRead, limits: &Limits) -> Result<Head, Rea
         }
     }
     let (method, target, http10) = parse_request_line(&line).ok_or(ReadError::BadRequestLine)?;
-    let mut head = Head { method, target, keep_alive: !http10, expect_continue: false, framing: Framing::Empty };
+    let mut expect_continue = false;
+    let fields = read_fields(reader, limits, &mut budget, http10, |name, value| {
+        if name.eq_ignore_ascii_case("expect") {
+            expect_continue = value.trim().eq_ignore_ascii_case("100-continue");
+        }
+    })?;
+    let framing = fields.framing.unwrap_or(Framing::Empty);
+    Ok(Head { method, target, keep_alive: fields.keep_alive, expect_continue, framing })
+}
+
+/// What the headers of a message say about its framing and its connection.
+struct Fields {
+    /// `None`: neither `Content-Length` nor `Transfer-Encoding`.
+    framing: Option<Framing>,
+    keep_alive: bool,
+}
+
+/// Reads header lines up to the empty line; `other` sees every header but the framing and
+/// connection ones.
+fn read_fields(
+    reader: &mut impl BufRead,
+    limits: &Limits,
+    budget: &mut usize,
+    http10: bool,
+    mut other: impl FnMut(&str, &str),
+) -> Result<Fields, ReadError> {
+    let mut keep_alive = !http10;
     let (mut length, mut chunked) = (None::<u64>, false);
     for _ in 0..=limits.max_headers {
-        let line = read_line(reader, &mut budget)?.ok_or(ReadError::BadRequest("eof in headers"))?;
+        let line = read_line(reader, budget)?.ok_or(ReadError::BadRequest("eof in headers"))?;
         if line.is_empty() {
             // Both framings at once is a smuggling pattern: chunked wins, then close.
-            head.keep_alive &= !(chunked && length.is_some());
-            head.framing = match (chunked, length) {
-                (true, _) => Framing::Chunked,
-                (false, Some(n)) => Framing::Length(n),
-                (false, None) => Framing::Empty,
+            keep_alive &= !(chunked && length.is_some());
+            let framing = match (chunked, length) {
+                (true, _) => Some(Framing::Chunked),
+                (false, Some(n)) => Some(Framing::Length(n)),
+                (false, None) => None,
             };
-            return Ok(head);
+            return Ok(Fields { framing, keep_alive });
         }
         let (name, value) = split_header(&line).ok_or(ReadError::BadRequest("bad header"))?;
         if name.eq_ignore_ascii_case("content-length") {
@@ -113,22 +152,94 @@ pub fn read_head(reader: &mut impl BufRead, limits: &Limits) -> Result<Head, Rea
         } else if name.eq_ignore_ascii_case("connection") {
             for token in value.split(',').map(str::trim) {
                 if token.eq_ignore_ascii_case("close") {
-                    head.keep_alive = false;
+                    keep_alive = false;
                 } else if token.eq_ignore_ascii_case("keep-alive") && http10 {
-                    head.keep_alive = true;
+                    keep_alive = true;
                 }
             }
-        } else if name.eq_ignore_ascii_case("expect") {
-            head.expect_continue = value.trim().eq_ignore_ascii_case("100-continue");
+        } else {
+            other(name, value);
         }
     }
     Err(ReadError::BadRequest("too many headers"))
 }
 
+/// Reads one response head, with the values of the headers named in `wanted`. Interim `1xx`
+/// answers are skipped. `Closed` if the connection ends before a byte of it.
+pub fn read_response_head(
+    reader: &mut impl BufRead,
+    limits: &Limits,
+    wanted: &[&str],
+) -> Result<ResponseHead, ReadError> {
+    loop {
+        let mut budget = limits.max_head_bytes;
+        let line = match read_line(reader, &mut budget) {
+            Ok(Some(line)) => line,
+            Ok(None) => return Err(ReadError::Closed),
+            Err(ReadError::BadRequest(_)) => return Err(ReadError::BadRequestLine),
+            Err(e) => return Err(e),
+        };
+        let (status, http10) = parse_status_line(&line).ok_or(ReadError::BadRequestLine)?;
+        let mut values = vec![None; wanted.len()];
+        let fields = read_fields(reader, limits, &mut budget, http10, |name, value| {
+            if let Some(i) = wanted.iter().position(|w| name.eq_ignore_ascii_case(w)) {
+                if let Some(slot) = values.get_mut(i) {
+                    *slot = Some(value.to_string());
+                }
+            }
+        })?;
+        if (100..200).contains(&status) {
+            continue;
+        }
+        // 204 and 304 never have a body (RFC 9112 §6.3).
+        let framing = match fields.framing {
+            _ if status == 204 || status == 304 => Framing::Empty,
+            Some(framing) => framing,
+            None => Framing::UntilClose,
+        };
+        let keep_alive = fields.keep_alive && framing != Framing::UntilClose;
+        return Ok(ResponseHead { status, keep_alive, framing, values });
+    }
+}
+
+/// `(status, is_http_1_0)` from `HTTP/1.x SP 3DIGIT [SP reason]`.
+fn parse_status_line(line: &[u8]) -> Option<(u16, bool)> {
+    let text = std::str::from_utf8(line).ok()?;
+    let mut parts = text.splitn(3, ' ');
+    let http10 = match parts.next()? {
+        "HTTP/1.1" => false,
+        "HTTP/1.0" => true,
+        _ => return None,
+    };
+    let code = parts.next()?;
+    if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((code.parse().ok()?, http10))
+}
+
 /// Reads the body `head` announces, keeping at most `limits.max_body_bytes` of it.
 pub fn read_body(reader: &mut impl BufRead, head: &Head, limits: &Limits) -> Result<Body, ReadError> {
-    match head.framing {
+    read_framed(reader, head.framing, limits)
+}
+
+/// Reads a body framed as `framing`, keeping at most `limits.max_body_bytes` of it.
+pub fn read_framed(reader: &mut impl BufRead, framing: Framing, limits: &Limits) -> Result<Body, ReadError> {
+    match framing {
         Framing::Empty => Ok(Body::Complete(Vec::new())),
+        Framing::UntilClose => {
+            let mut body = Vec::new();
+            let cap = limits.max_body_bytes as u64;
+            reader.take(cap + 1).read_to_end(&mut body)?;
+            if body.len() as u64 > cap {
+                discard(reader, u64::MAX).or_else(|e| match e {
+                    ReadError::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(()),
+                    other => Err(other),
+                })?;
+                return Ok(Body::Oversized);
+            }
+            Ok(Body::Complete(body))
+        }
         Framing::Length(n) if n > limits.max_body_bytes as u64 => {
             discard(reader, n)?;
             Ok(Body::Oversized)
