@@ -134,6 +134,7 @@ pub fn spawn(config: PipelineConfig, events: Receiver<Event>) -> std::io::Result
         failures: 0,
         retry_at: Instant::now(),
         last_telemetry: Instant::now(),
+        init_reported: false,
         pipe_drained: true,
         stats: Stats::default(),
     };
@@ -157,6 +158,8 @@ struct Pipeline {
     retry_at: Instant,
     /// When the last Telemetry API batch arrived (SHUTDOWN waits for the stream to go quiet).
     last_telemetry: Instant,
+    /// `platform.initReport` (or `restoreReport`) has arrived: Init's log lines are all in.
+    init_reported: bool,
     /// False from SHUTDOWN until the pipe reader has handed over everything it held.
     pipe_drained: bool,
     stats: Stats,
@@ -259,6 +262,10 @@ impl Pipeline {
                         metrics.duration_ms.map(|ms| ms / 1000.0).or_else(|| self.seconds_since_invoke(&request_id));
                     self.synthesize(&request_id, Synth::Timeout, seconds, None);
                 }
+            }
+            // The end of Init (or of a SnapStart restore): every line Init wrote came before it.
+            Record::Platform { kind, .. } if kind == "platform.initReport" || kind == "platform.restoreReport" => {
+                self.init_reported = true;
             }
             // Log records and other platform events matter only to log forwarding.
             Record::Start { .. } | Record::Log { .. } | Record::Platform { .. } => {}

@@ -115,20 +115,24 @@ thread_local! {
     static DEFLATE: std::cell::RefCell<Option<flate2::Compress>> = const { std::cell::RefCell::new(None) };
 }
 
-/// Bodies smaller than this are sent as stored (uncompressed) deflate blocks in the gzip
-/// framing New Relic requires. Measured with callgrind over a 100-invocation busy run: level 1
-/// cost ~600 K instructions per ~3.3 KB telemetry body (building Huffman tables and resetting
-/// ~160 KB of match tables dominate at this size), a third of everything the extension did;
-/// stored costs a CRC and a copy. What it gives up: agent payloads are base64 of gzip, so a
-/// typical body is 3,350 bytes stored instead of ~2,420, and a few log lines some hundred
-/// bytes; larger bodies (big log batches, data queued during an outage), where compression
-/// saves real bytes and the 1,000,000-byte limit matters, are still deflated.
-pub const STORE_BELOW_BYTES: usize = 16 * 1024;
+/// Telemetry bodies smaller than this are sent as stored (uncompressed) deflate blocks in the
+/// gzip framing New Relic requires; larger ones are deflated. Measured with callgrind over a
+/// 100-invocation busy run: level 1 cost ~600 K instructions per ~3.3 KB body (building Huffman
+/// tables and resetting ~160 KB of match tables dominate at this size), a third of everything
+/// the extension did, and its state adds ~300 KB to the resident set. Telemetry is mostly agent
+/// payloads, which are base64 of gzip: deflate saves only the base64 overhead (~25 %: a typical
+/// body is 3,350 bytes stored, ~2,420 deflated). Bodies of data queued during an outage, where
+/// the 1,000,000-byte request limit matters, are still deflated.
+pub const STORE_TELEMETRY_BELOW: usize = 256 * 1024;
+/// The same for Log API bodies. Log lines are text and deflate to a fifth or less, so only a
+/// few lines' worth (a body under 16 KiB saves at most a few KB) are sent stored.
+pub const STORE_LOGS_BELOW: usize = 16 * 1024;
 
 /// The one compression of every request body: gzip (RFC 1952: a 10-byte header, deflate data,
-/// CRC-32 and length of the input), deflated at [`GZIP_LEVEL`] or stored when small.
-pub fn gzip(json: &[u8]) -> std::io::Result<Vec<u8>> {
-    if json.len() < STORE_BELOW_BYTES {
+/// CRC-32 and length of the input), deflated at [`GZIP_LEVEL`], or stored when shorter than
+/// `store_below`.
+pub fn gzip(json: &[u8], store_below: usize) -> std::io::Result<Vec<u8>> {
+    if json.len() < store_below {
         return Ok(gzip_stored(json));
     }
     let mut out = Vec::with_capacity(json.len() / 2 + 64);
@@ -237,7 +241,7 @@ impl Sender {
                 out.requeue.extend(chunk);
                 continue;
             }
-            let Ok(body) = gzip(&newrelic::encode_telemetry(ctx, &chunk)) else {
+            let Ok(body) = gzip(&newrelic::encode_telemetry(ctx, &chunk), STORE_TELEMETRY_BELOW) else {
                 out.requeue.extend(chunk);
                 continue;
             };
@@ -266,12 +270,12 @@ impl Sender {
     /// Sends one already-encoded Log API body (gzip + retries); the caller splits on
     /// [`Delivery::TooLarge`].
     pub fn send_logs(&self, json: &[u8], deadline: Instant) -> PostResult {
-        self.post_gzip(&self.config.log_url, json, deadline)
+        self.post_gzip(&self.config.log_url, json, STORE_LOGS_BELOW, deadline)
     }
 
     /// gzip + POST + retries until `deadline`. Sends whatever size it is given.
-    pub fn post_gzip(&self, url: &str, json: &[u8], deadline: Instant) -> PostResult {
-        match gzip(json) {
+    pub fn post_gzip(&self, url: &str, json: &[u8], store_below: usize, deadline: Instant) -> PostResult {
+        match gzip(json, store_below) {
             Ok(body) => self.post_compressed(url, &body, deadline),
             Err(_) => PostResult { delivery: Delivery::Undelivered, requests: 0, retries: 0 },
         }

@@ -20,9 +20,11 @@ const JOB_MAX_BYTES: usize = 3 * 1024 * 1024;
 const MIN_ATTEMPT_WINDOW: Duration = Duration::from_millis(30);
 /// At SHUTDOWN, how long to wait for `platform.report` lines still buffered by Lambda.
 pub(super) const SHUTDOWN_TELEMETRY_GRACE: Duration = Duration::from_millis(500);
-/// With log forwarding on, SHUTDOWN also waits until no batch has come for this long: Lambda
-/// sends what it buffered during the freeze within `timeoutMs` (25 ms) of the thaw, possibly
-/// in several batches, and the last log lines are in them.
+/// With log forwarding on, SHUTDOWN waits for the record that closes the last phase, since
+/// Lambda delivers a subscriber's records in order: each invocation's `platform.report` comes
+/// after the invocation's log lines, and `platform.initReport` after Init's. Without it (a
+/// platform that sends none), until no batch has come for this long: Lambda sends what it
+/// buffered within `timeoutMs` (25 ms), possibly in several batches.
 const SHUTDOWN_QUIET: Duration = Duration::from_millis(60);
 
 impl Pipeline {
@@ -50,7 +52,8 @@ impl Pipeline {
 
     pub(super) fn next_timer(&self) -> Option<Instant> {
         let flush = self.flush.as_ref().map(|f| f.request.deadline);
-        let quiet = Some(self.last_telemetry + SHUTDOWN_QUIET).filter(|q| *q > Instant::now());
+        let quiet = Some(self.last_telemetry + SHUTDOWN_QUIET)
+            .filter(|q| *q > Instant::now() && self.config.logs.selection.any() && !self.init_reported);
         let shutdown = self.shutdown.as_ref().map(|s| {
             let next = s.request.deadline.min(s.grace_until);
             quiet.map_or(next, |q| next.min(q))
@@ -129,7 +132,9 @@ impl Pipeline {
 
     fn advance_shutdown(&mut self, now: Instant) {
         let Some(shutdown) = &self.shutdown else { return };
-        let quiet = !self.config.logs.selection.any() || now >= self.last_telemetry + SHUTDOWN_QUIET;
+        // Reports of every invocation are required below; before any, Init's own closing record.
+        let phase_closed = self.invocations.current().is_some() || self.init_reported;
+        let quiet = !self.config.logs.selection.any() || phase_closed || now >= self.last_telemetry + SHUTDOWN_QUIET;
         let reports_in =
             !self.config.telemetry || (self.invocations.awaiting_report() == 0 && quiet) || now >= shutdown.grace_until;
         // Done only once the pipe reader has handed over what it held (the drain barrier).

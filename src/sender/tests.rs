@@ -243,7 +243,7 @@ fn splits_batches_above_the_compressed_limit() {
     for event in &mut batch {
         event.message = (0..400_000).map(|_| alphabet[(rng.next_u64() % 64) as usize] as char).collect();
     }
-    let whole = gzip(&newrelic::encode_telemetry(&ctx(), &batch)).unwrap();
+    let whole = gzip(&newrelic::encode_telemetry(&ctx(), &batch), STORE_TELEMETRY_BELOW).unwrap();
     assert!(whole.len() > MAX_COMPRESSED_BYTES, "{}", whole.len());
     let (url, rx) = serve(&[]);
     let out = sender(&url).send_telemetry(&ctx(), batch.clone(), in_secs(10.0));
@@ -293,12 +293,12 @@ fn gzip_round_trips_and_reuses_its_state() {
         (0..200_000u32).flat_map(|n| n.to_le_bytes()).collect(),
         "REPORT RequestId: x\tDuration: 1.00 ms\n".repeat(5000).into_bytes(),
         // Just below the stored threshold, and a full stored block's worth (deflated).
-        vec![b'x'; STORE_BELOW_BYTES - 1],
+        vec![b'x'; STORE_LOGS_BELOW - 1],
         vec![b'y'; 65_535],
     ];
     // Twice each, so the second use of the reused deflate state is checked too.
     for input in inputs.iter().chain(inputs.iter()) {
-        let packed = gzip(input).expect("gzip");
+        let packed = gzip(input, STORE_LOGS_BELOW).expect("gzip");
         let mut unpacked = Vec::new();
         flate2::read::GzDecoder::new(&packed[..]).read_to_end(&mut unpacked).expect("valid gzip");
         assert_eq!(&unpacked, input);
@@ -307,10 +307,13 @@ fn gzip_round_trips_and_reuses_its_state() {
 
 #[test]
 fn small_bodies_are_stored_and_large_ones_deflated() {
-    let small = vec![b'a'; STORE_BELOW_BYTES - 1];
-    assert_eq!(gzip(&small).unwrap().len(), small.len() + 10 + 5 + 8, "header, one stored block, trailer");
-    let large = vec![b'a'; STORE_BELOW_BYTES];
-    assert!(gzip(&large).unwrap().len() < 200, "deflated");
+    for limit in [STORE_LOGS_BELOW, STORE_TELEMETRY_BELOW] {
+        let small = vec![b'a'; limit - 1];
+        let stored_len = small.len() + 10 + small.len().div_ceil(65_535) * 5 + 8;
+        assert_eq!(gzip(&small, limit).unwrap().len(), stored_len, "header, stored blocks, trailer");
+        let large = vec![b'a'; limit];
+        assert!(gzip(&large, limit).unwrap().len() < limit / 100, "deflated");
+    }
     // Stored framing across several blocks (the deflated path is not taken for these sizes in
     // production, but the framing must hold for any length).
     for len in [0, 1, 65_535, 65_536, 200_000] {

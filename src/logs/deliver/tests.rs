@@ -89,7 +89,7 @@ fn a_five_megabyte_burst_becomes_valid_bodies_under_both_limits() {
     let mut seen = Vec::new();
     let out = deliver(&common(), burst, |body| {
         assert!(body.len() <= MAX_BODY_BYTES);
-        let gz = crate::sender::gzip(body).unwrap_or_default();
+        let gz = crate::sender::gzip(body, crate::sender::STORE_LOGS_BELOW).unwrap_or_default();
         assert!(!gz.is_empty() && gz.len() <= crate::sender::MAX_COMPRESSED_BYTES);
         let text = String::from_utf8_lossy(body);
         let parsed: Result<miniserde::json::Value, _> = miniserde::json::from_str(&text);

@@ -195,6 +195,6 @@ fn a_full_body_compresses_under_the_compressed_limit() {
     let all = entries(5_000, 9);
     let (count, body) = body_from(&common(), &all, MAX_BODY_BYTES);
     assert!(count < all.len() && body.len() > MAX_BODY_BYTES - 6_000);
-    let gz = crate::sender::gzip(&body).unwrap_or_default();
+    let gz = crate::sender::gzip(&body, crate::sender::STORE_LOGS_BELOW).unwrap_or_default();
     assert!(!gz.is_empty() && gz.len() <= crate::sender::MAX_COMPRESSED_BYTES);
 }
