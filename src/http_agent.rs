@@ -6,6 +6,7 @@
 //! caller's), it is never used for the Lambda APIs on localhost, and no log line it produces
 //! or returns contains proxy credentials.
 
+pub mod crypto;
 pub mod proxy;
 pub mod roots;
 pub mod url;
@@ -95,7 +96,12 @@ impl Network {
             .input_buffer_size(BUFFER_BYTES)
             .output_buffer_size(BUFFER_BYTES)
             .proxy(self.proxy.as_ref().map(|p| p.proxy.clone()))
-            .tls_config(TlsConfig::builder().root_certs(root_certs).build())
+            .tls_config(
+                TlsConfig::builder()
+                    .root_certs(root_certs)
+                    .unversioned_rustls_crypto_provider(crypto::provider())
+                    .build(),
+            )
     }
 }
 
