@@ -80,9 +80,20 @@ impl Drain {
 /// Starts the named reader thread. It never keeps the process alive (the process exits
 /// around it).
 pub fn spawn_reader(path: PathBuf, tx: crossbeam_channel::Sender<Event>) -> io::Result<Reader> {
+    let (drain, start) = prepare_reader(path, tx)?;
+    Ok(Reader { thread: start()?, drain })
+}
+
+/// Starts the reader thread when called.
+pub type StartReader = Box<dyn FnOnce() -> io::Result<thread::JoinHandle<()>> + Send>;
+
+/// The reader's drain handle now, and its thread when `start` is called (from another thread,
+/// off the path to the first `event/next`: the FIFO exists, and a writer that opens it before
+/// the reader does only waits that long).
+pub fn prepare_reader(path: PathBuf, tx: crossbeam_channel::Sender<Event>) -> io::Result<(Drain, StartReader)> {
     let (ours, theirs) = UnixStream::pair()?;
-    let thread = thread::Builder::new().name("agent-pipe".into()).spawn(move || read_loop(&path, &tx, &theirs))?;
-    Ok(Reader { thread, drain: Drain(ours) })
+    let start = move || thread::Builder::new().name("agent-pipe".into()).spawn(move || read_loop(&path, &tx, &theirs));
+    Ok((Drain(ours), Box::new(start)))
 }
 
 /// The channel is gone: nobody will ever read what we send.

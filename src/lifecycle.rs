@@ -103,11 +103,15 @@ impl Setup<'_> {
         let (tx, rx) = crossbeam_channel::bounded(QUEUE_CAPACITY);
         // The FIFO must exist before the first `event/next`. Without it the agents print their
         // payloads to stdout instead: degraded, but the function keeps working, so not fatal.
+        // Threads that need not run before the first `event/next` are started by the pipeline
+        // thread, so this one gets there sooner (each start is a few syscalls and a clone).
+        let mut starters: Vec<pipeline::Starter> = Vec::new();
         let drain = match agent_pipe::create(&self.config.pipe_path) {
             Ok(()) => {
-                let reader = agent_pipe::spawn_reader(self.config.pipe_path.clone(), tx.clone())
+                let (drain, start) = agent_pipe::prepare_reader(self.config.pipe_path.clone(), tx.clone())
                     .map_err(io("failed to start the pipe reader"))?;
-                Some(reader.drain)
+                starters.push(("the agent pipe reader", Box::new(move || start().map(drop))));
+                Some(drain)
             }
             Err(e) => {
                 warn!(
@@ -119,7 +123,9 @@ impl Setup<'_> {
         };
         let socket = listener::bind().map_err(io("failed to bind the Telemetry API listener"))?;
         let port = socket.local_addr().map_err(io("failed to read the listener's port"))?.port();
-        listener::spawn(socket, tx.clone()).map_err(io("failed to start the Telemetry API listener"))?;
+        // Bound and listening now: Lambda's deliveries wait in the backlog until it accepts.
+        let listener_tx = tx.clone();
+        starters.push(("the Telemetry API listener", Box::new(move || listener::spawn(socket, listener_tx).map(drop))));
         let mut types = vec!["platform"];
         if self.config.send_logs.function {
             types.push("function");
@@ -163,6 +169,7 @@ impl Setup<'_> {
             max_data_age: self.config.max_data_age,
             budget: self.config.data_collection_timeout,
             drain,
+            starters,
             logs: LogSettings {
                 selection: self.config.send_logs,
                 collect_trace_id: self.config.collect_trace_id,

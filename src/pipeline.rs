@@ -38,7 +38,14 @@ pub struct PipelineConfig {
     pub logs: LogSettings,
     /// Asks the agent pipe reader to hand over what it holds (none without a pipe).
     pub drain: Option<crate::agent_pipe::Drain>,
+    /// Threads the pipeline thread starts before its first event (see [`Starter`]).
+    pub starters: Vec<Starter>,
 }
+
+/// A helper thread to start, and what it is called in the warning if it cannot be. The main
+/// thread hands these over instead of starting them itself, so that it reaches the first
+/// `event/next` sooner.
+pub type Starter = (&'static str, Box<dyn FnOnce() -> std::io::Result<()> + Send>);
 
 /// What log forwarding needs from the configuration.
 #[derive(Debug, Clone, Default)]
@@ -99,27 +106,32 @@ impl InFlight {
     }
 }
 
-/// Starts the sender thread and the pipeline thread.
-pub fn spawn(config: PipelineConfig, events: Receiver<Event>) -> std::io::Result<()> {
+/// Starts the pipeline thread, which starts the sender thread and the `starters`.
+pub fn spawn(mut config: PipelineConfig, events: Receiver<Event>) -> std::io::Result<()> {
     let (job_tx, job_rx) = crossbeam_channel::bounded::<Job>(1);
     let (done_tx, done_rx) = crossbeam_channel::bounded::<Done>(1);
-    let sender = Sender::new(config.sender.clone());
-    std::thread::Builder::new().name("nr-sender".into()).spawn(move || {
-        crate::sys::lower_this_thread();
-        for job in job_rx {
-            let done = match job {
-                Job::Telemetry { ctx, events, deadline } => {
-                    Done::Telemetry(sender.send_telemetry(&ctx, events, deadline))
+    let sender_config = config.sender.clone();
+    let start_sender = move || {
+        std::thread::Builder::new().name("nr-sender".into()).spawn(move || {
+            crate::sys::lower_this_thread();
+            let sender = Sender::new(sender_config);
+            for job in job_rx {
+                let done = match job {
+                    Job::Telemetry { ctx, events, deadline } => {
+                        Done::Telemetry(sender.send_telemetry(&ctx, events, deadline))
+                    }
+                    Job::Logs { common, entries, deadline } => {
+                        Done::Logs(logs::deliver(&common, entries, |body| sender.send_logs(body, deadline)))
+                    }
+                };
+                if done_tx.send(done).is_err() {
+                    break;
                 }
-                Job::Logs { common, entries, deadline } => {
-                    Done::Logs(logs::deliver(&common, entries, |body| sender.send_logs(body, deadline)))
-                }
-            };
-            if done_tx.send(done).is_err() {
-                break;
             }
-        }
-    })?;
+        })
+    };
+    let mut starters = std::mem::take(&mut config.starters);
+    starters.insert(0, ("the sender", Box::new(move || start_sender().map(drop))));
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let mut pipeline = Pipeline {
         mapper: Mapper::new(config.logs.selection),
@@ -138,7 +150,14 @@ pub fn spawn(config: PipelineConfig, events: Receiver<Event>) -> std::io::Result
         pipe_drained: true,
         stats: Stats::default(),
     };
-    std::thread::Builder::new().name("nr-pipeline".into()).spawn(move || pipeline.run(events, job_tx, done_rx))?;
+    std::thread::Builder::new().name("nr-pipeline".into()).spawn(move || {
+        for (what, start) in starters {
+            if let Err(e) = start() {
+                crate::error!("cannot start {what} ({e}); the extension carries on without it");
+            }
+        }
+        pipeline.run(events, job_tx, done_rx)
+    })?;
     Ok(())
 }
 

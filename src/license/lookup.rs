@@ -35,14 +35,19 @@ fn work(config: &Config) -> Outcome {
     Outcome { result, network, warnings, took: started.elapsed() }
 }
 
-/// A lookup running on its own thread.
+/// A lookup running on its own thread, or (`Err`) to be done by [`Lookup::finish`].
 pub struct Lookup {
     running: Result<JoinHandle<Outcome>, Box<Config>>,
 }
 
 /// Starts resolving the key and the network settings on a thread, so that the AWS calls
-/// overlap with registration. If no thread can be started, [`Lookup::finish`] does the work.
+/// overlap with registration. With the key in the environment and no CA file to read, the work
+/// takes microseconds and a thread would cost the cold start more than it saves:
+/// [`Lookup::finish`] does it then, as it does if no thread can be started.
 pub fn start(config: &Config) -> Lookup {
+    if config.license_key.is_some() && config.ssl_cert_file.is_none() {
+        return Lookup { running: Err(Box::new(config.clone())) };
+    }
     let owned = config.clone();
     let spawned = std::thread::Builder::new().name("nr-license".into()).spawn(move || work(&owned));
     Lookup { running: spawned.map_err(|_| Box::new(config.clone())) }
