@@ -52,20 +52,39 @@ pub fn u64_field(obj: &Object, key: &str) -> Option<u64> {
 pub fn push_str(out: &mut String, text: &str) {
     out.reserve(text.len() + 2);
     out.push('"');
+    push_escaped(out, text, "\\");
+    out.push('"');
+}
+
+/// Appends what [`push_str`] would write for `text`, quotes left out, as it reads once that
+/// is itself written into a JSON string: every escape's backslash is escaped in turn (`"` is
+/// `\\\"`, a newline `\\n`). For JSON strings holding JSON, written in one pass.
+pub fn push_str_twice_escaped(out: &mut String, text: &str) {
+    out.reserve(text.len() + text.len() / 8);
+    push_escaped(out, text, "\\\\");
+}
+
+/// Copies `text` with each character that JSON must escape written as `backslash` followed by
+/// the escape's letter (`"` and `\\` themselves escaped once more when `backslash` is doubled).
+fn push_escaped(out: &mut String, text: &str, backslash: &str) {
     let bytes = text.as_bytes();
+    let twice = backslash.len() > 1;
     let mut start = 0;
     while let Some(at) = next_to_escape(bytes, start) {
         // Every byte escaped is ASCII, so `at` and `at + 1` are character boundaries.
         out.push_str(text.get(start..at).unwrap_or_default());
+        out.push_str(backslash);
         match bytes.get(at).copied().unwrap_or_default() {
-            b'"' => out.push_str("\\\""),
-            b'\\' => out.push_str("\\\\"),
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            b'\t' => out.push_str("\\t"),
+            b'"' if twice => out.push_str("\\\""),
+            b'\\' if twice => out.push_str("\\\\"),
+            b'"' => out.push('"'),
+            b'\\' => out.push('\\'),
+            b'\n' => out.push('n'),
+            b'\r' => out.push('r'),
+            b'\t' => out.push('t'),
             byte => {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.push_str("\\u00");
+                out.push_str("u00");
                 out.push(char::from(HEX[usize::from(byte >> 4)]));
                 out.push(char::from(HEX[usize::from(byte & 0xf)]));
             }
@@ -73,7 +92,6 @@ pub fn push_str(out: &mut String, text: &str) {
         start = at + 1;
     }
     out.push_str(text.get(start..).unwrap_or_default());
-    out.push('"');
 }
 
 /// Index of the first `"`, `\\` or control character at or after `from`. In each word,
@@ -124,6 +142,19 @@ mod tests {
                 let expected = format!("\"{}\\\"{}\"", "a".repeat(at), "a".repeat(len - at - 1));
                 check(&text, &expected);
             }
+        }
+    }
+
+    #[test]
+    fn twice_escaped_is_escaping_the_escaped_text() {
+        for text in ["", "plain", "q\"b\\n\nr\rt\t\u{1}\u{1f}é\u{2028}", "\"\"\\\\", "\u{0}x"] {
+            let mut once = String::new();
+            push_str(&mut once, text);
+            let mut expected = String::new();
+            push_str(&mut expected, &once[1..once.len() - 1]);
+            let mut twice = String::new();
+            push_str_twice_escaped(&mut twice, text);
+            assert_eq!(format!("\"{twice}\""), expected, "{text:?}");
         }
     }
 

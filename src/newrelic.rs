@@ -74,39 +74,44 @@ pub struct Context {
 /// The JSON body (before gzip) of one telemetry request. `entry` is a JSON string holding the
 /// serialized CloudWatch-Logs-like subscription event, as the ingest expects. Field order and
 /// names are the ingest's; `logStream`, `messageType` and `owner` must be present even though
-/// nothing fills them. Written by hand: the agent payloads in it are escaped twice, and this is
-/// the largest thing the extension writes per invocation.
-pub fn encode_telemetry(ctx: &Context, events: &[TelemetryEvent]) -> Vec<u8> {
-    use crate::json::push_str;
-    let size: usize = events.iter().map(|e| e.message.len() + e.id.len() + 48).sum();
-    let mut entry = String::with_capacity(size + size / 8 + 128);
-    entry.push_str("{\"logEvents\":[");
+/// nothing fills them. Written by hand, in one pass into `out` (cleared first, its capacity
+/// reused): the agent payloads in it are escaped twice, and this is the largest thing the
+/// extension writes per invocation.
+pub fn encode_telemetry_into(ctx: &Context, events: &[TelemetryEvent], out: &mut String) {
+    use crate::json::{push_str, push_str_twice_escaped as push_inner};
+    out.clear();
+    let size: usize = events.iter().map(|e| e.message.len() + e.id.len() + 64).sum();
+    out.reserve(size + size / 8 + 512);
+    out.push_str("{\"context\":{\"function_name\":");
+    push_str(out, &ctx.function_name);
+    out.push_str(",\"invoked_function_arn\":");
+    push_str(out, &ctx.invoked_function_arn);
+    out.push_str(",\"log_group_name\":");
+    push_str(out, &ctx.log_group_name);
+    out.push_str(",\"log_stream_name\":");
+    push_str(out, &ctx.log_stream_name);
+    // The entry, written as it reads inside its JSON string.
+    out.push_str("},\"entry\":\"{\\\"logEvents\\\":[");
     for (i, event) in events.iter().enumerate() {
         if i > 0 {
-            entry.push(',');
+            out.push(',');
         }
-        entry.push_str("{\"id\":");
-        push_str(&mut entry, &event.id);
-        let _ = write!(entry, ",\"timestamp\":{},\"message\":", event.timestamp_ms);
-        push_str(&mut entry, &event.message);
-        entry.push('}');
+        out.push_str("{\\\"id\\\":\\\"");
+        push_inner(out, &event.id);
+        let _ = write!(out, "\\\",\\\"timestamp\\\":{},\\\"message\\\":\\\"", event.timestamp_ms);
+        push_inner(out, &event.message);
+        out.push_str("\\\"}");
     }
-    entry.push_str("],\"logGroup\":");
-    push_str(&mut entry, &ctx.log_group_name);
-    entry.push_str(",\"logStream\":\"\",\"messageType\":\"\",\"owner\":\"\"}");
-    let mut body = String::with_capacity(entry.len() + entry.len() / 4 + 256);
-    body.push_str("{\"context\":{\"function_name\":");
-    push_str(&mut body, &ctx.function_name);
-    body.push_str(",\"invoked_function_arn\":");
-    push_str(&mut body, &ctx.invoked_function_arn);
-    body.push_str(",\"log_group_name\":");
-    push_str(&mut body, &ctx.log_group_name);
-    body.push_str(",\"log_stream_name\":");
-    push_str(&mut body, &ctx.log_stream_name);
-    body.push_str("},\"entry\":");
-    push_str(&mut body, &entry);
-    body.push('}');
-    body.into_bytes()
+    out.push_str("],\\\"logGroup\\\":\\\"");
+    push_inner(out, &ctx.log_group_name);
+    out.push_str("\\\",\\\"logStream\\\":\\\"\\\",\\\"messageType\\\":\\\"\\\",\\\"owner\\\":\\\"\\\"}\"}");
+}
+
+/// [`encode_telemetry_into`] a new buffer.
+pub fn encode_telemetry(ctx: &Context, events: &[TelemetryEvent]) -> Vec<u8> {
+    let mut out = String::new();
+    encode_telemetry_into(ctx, events, &mut out);
+    out.into_bytes()
 }
 
 /// `REPORT RequestId: …\tDuration: … ms…`; fields missing from the record are left out.

@@ -149,10 +149,21 @@ pub fn inspect(payload: &[u8]) -> PayloadInfo {
         },
         _ => return PayloadInfo::default(),
     };
-    let Some(compressed) = unbase64_string(encoded) else {
-        return PayloadInfo::default();
+    // Base64 needs no escapes and the agents write none; unescape only if there are some.
+    let raw = encoded.get(1..encoded.len().saturating_sub(1)).unwrap_or_default();
+    let unescaped: String;
+    let text = if raw.contains(&b'\\') {
+        match std::str::from_utf8(encoded).ok().and_then(|e| json::from_str::<String>(e).ok()) {
+            Some(text) => {
+                unescaped = text;
+                unescaped.as_bytes()
+            }
+            None => return PayloadInfo::default(),
+        }
+    } else {
+        raw
     };
-    let found = inflate_until(&compressed, |json, whole| {
+    let found = inflate_until(Feed::base64(text), |json, whole| {
         // Version 1 wraps data with its metadata (taken as the data if it has no `data`).
         if whole {
             let data = if wrapped { scan::member(json, "data").unwrap_or(json) } else { json };
@@ -164,22 +175,13 @@ pub fn inspect(payload: &[u8]) -> PayloadInfo {
     found.unwrap_or_default()
 }
 
-/// JSON string → base64 → bytes.
-fn unbase64_string(json_string: &[u8]) -> Option<Vec<u8>> {
-    let raw = json_string.get(1..json_string.len().checked_sub(1)?)?;
-    // Base64 needs no escapes and the agents write none; unescape only if there are some.
-    if raw.contains(&b'\\') {
-        let text: String = json::from_str(std::str::from_utf8(json_string).ok()?).ok()?;
-        base64_decode(text.as_bytes())
-    } else {
-        base64_decode(raw)
-    }
-}
-
 /// JSON string → base64 → gunzip (or zlib), whole, with a size cap.
 #[cfg(test)]
 fn inflate_string(json_string: &[u8]) -> Option<Vec<u8>> {
-    inflate(&unbase64_string(json_string)?)
+    let text: String = json::from_str(std::str::from_utf8(json_string).ok()?).ok()?;
+    let mut out = None;
+    inflate_until(Feed::base64(text.as_bytes()), |json, whole| whole.then(|| out = Some(json.to_vec())));
+    out
 }
 
 /// What each base64 byte stands for: a sextet, or one of these.
@@ -247,8 +249,57 @@ fn base64_decode(text: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 fn inflate(compressed: &[u8]) -> Option<Vec<u8>> {
     let mut out = None;
-    inflate_until(compressed, |json, whole| whole.then(|| out = Some(json.to_vec())));
+    inflate_until(Feed::raw(compressed), |json, whole| whole.then(|| out = Some(json.to_vec())));
     out
+}
+
+/// The compressed bytes of a payload, base64-decoded only as far as the inflater gets: a
+/// payload whose first transaction event is early never has most of its base64 decoded.
+struct Feed<'a> {
+    decoded: Vec<u8>,
+    /// How much of `decoded` the inflater has taken.
+    taken: usize,
+    /// Base64 text not decoded yet.
+    text: &'a [u8],
+}
+
+impl<'a> Feed<'a> {
+    fn base64(text: &'a [u8]) -> Feed<'a> {
+        Feed { decoded: Vec::with_capacity(text.len() / 4 * 3 + 3), taken: 0, text }
+    }
+
+    #[cfg(test)]
+    fn raw(bytes: &[u8]) -> Feed<'static> {
+        Feed { decoded: bytes.to_vec(), taken: 0, text: &[] }
+    }
+
+    /// At least `want` bytes not taken yet (fewer only at the end of the input); `None` if
+    /// the base64 is invalid.
+    fn ensure(&mut self, want: usize) -> Option<&[u8]> {
+        let target = self.taken.saturating_add(want);
+        while self.decoded.len() < target {
+            // Four plain alphabet bytes at a time (all of an agent's base64 but its end).
+            let Some((&[a, b, c, d], after)) = self.text.split_first_chunk::<4>() else { break };
+            let [a, b, c, d] = [a, b, c, d].map(|byte| B64[usize::from(byte)]);
+            if (a | b | c | d) >= 64 {
+                break;
+            }
+            let n = (u32::from(a) << 18) | (u32::from(b) << 12) | (u32::from(c) << 6) | u32::from(d);
+            let [_, x, y, z] = n.to_be_bytes();
+            self.decoded.extend_from_slice(&[x, y, z]);
+            self.text = after;
+        }
+        if self.decoded.len() < target && !self.text.is_empty() {
+            // The end, padding or whitespace: the careful decoder, for everything left.
+            self.decoded.extend(base64_decode(self.text)?);
+            self.text = &[];
+        }
+        self.decoded.get(self.taken..)
+    }
+
+    fn take(&mut self, n: usize) {
+        self.taken = self.taken.saturating_add(n).min(self.decoded.len());
+    }
 }
 
 /// Output inflated before the first look; each later look comes after twice as much, so the
@@ -269,12 +320,14 @@ const INPUT_STEP: usize = 512;
 /// Inflates gzip (one or more members) or zlib, calling `look(output so far, whole)` each time
 /// the output has doubled and once at the end (`whole` = true), until `look` answers. `None`
 /// if it never does: corrupt or truncated input, or more than [`MAX_INFLATED_BYTES`].
-fn inflate_until<T>(compressed: &[u8], mut look: impl FnMut(&[u8], bool) -> Option<T>) -> Option<T> {
+fn inflate_until<T>(mut feed: Feed, mut look: impl FnMut(&[u8], bool) -> Option<T>) -> Option<T> {
     INFLATE.with(|cell| {
         let mut slot = cell.borrow_mut();
         let state = slot.get_or_insert_with(|| Decompress::new(false));
-        let gzip = compressed.starts_with(&[0x1f, 0x8b]);
-        let mut input = if gzip { gzip_body(compressed)? } else { compressed };
+        let gzip = feed.ensure(2)?.starts_with(&[0x1f, 0x8b]);
+        if gzip {
+            skip_gzip_header(&mut feed)?;
+        }
         state.reset(!gzip);
         let mut out = Vec::with_capacity(FIRST_LOOK_BYTES);
         let mut next_look = FIRST_LOOK_BYTES;
@@ -283,23 +336,24 @@ fn inflate_until<T>(compressed: &[u8], mut look: impl FnMut(&[u8], bool) -> Opti
                 out.reserve(next_look.saturating_sub(out.len()).max(1024));
             }
             let (in_before, out_before) = (state.total_in(), out.len());
-            let feed = input.get(..input.len().min(INPUT_STEP))?;
-            let status = state.decompress_vec(feed, &mut out, FlushDecompress::None).ok()?;
+            let input = feed.ensure(INPUT_STEP)?;
+            let step = input.get(..input.len().min(INPUT_STEP))?;
+            let status = state.decompress_vec(step, &mut out, FlushDecompress::None).ok()?;
             let consumed = usize::try_from(state.total_in() - in_before).ok()?;
-            input = input.get(consumed..)?;
+            feed.take(consumed);
             if out.len() as u64 > MAX_INFLATED_BYTES {
                 return None;
             }
             if status == Status::StreamEnd {
                 // Another gzip member may follow its 8-byte trailer (CRC-32 and size).
-                match input.get(8..).filter(|rest| gzip && rest.starts_with(&[0x1f, 0x8b])) {
-                    Some(next) => {
-                        input = gzip_body(next)?;
-                        state.reset(false);
-                        continue;
-                    }
-                    None => return look(&out, true),
+                let next = feed.ensure(8 + 2)?.get(8..).is_some_and(|rest| gzip && rest.starts_with(&[0x1f, 0x8b]));
+                if !next {
+                    return look(&out, true);
                 }
+                feed.take(8);
+                skip_gzip_header(&mut feed)?;
+                state.reset(false);
+                continue;
             }
             if consumed == 0 && out.len() == out_before && out.len() < out.capacity() {
                 // No progress with room to write: the input is cut short (or corrupt).
@@ -315,9 +369,20 @@ fn inflate_until<T>(compressed: &[u8], mut look: impl FnMut(&[u8], bool) -> Opti
     })
 }
 
-/// The deflate data of one gzip member (RFC 1952 §2.3): past the fixed header and the
-/// optional extra field, name, comment and header CRC its flags announce.
-fn gzip_body(member: &[u8]) -> Option<&[u8]> {
+/// Takes one gzip member header from `feed` (almost always 10 bytes; names and comments are
+/// read to their end).
+fn skip_gzip_header(feed: &mut Feed) -> Option<()> {
+    let length = match gzip_header_len(feed.ensure(64)?) {
+        Some(length) => length,
+        None => gzip_header_len(feed.ensure(usize::MAX)?)?,
+    };
+    feed.take(length);
+    Some(())
+}
+
+/// The length of a gzip member's header (RFC 1952 §2.3): the fixed part and the optional
+/// extra field, name, comment and header CRC its flags announce.
+fn gzip_header_len(member: &[u8]) -> Option<usize> {
     const FHCRC: u8 = 2;
     const FEXTRA: u8 = 4;
     const FNAME: u8 = 8;
@@ -339,7 +404,7 @@ fn gzip_body(member: &[u8]) -> Option<&[u8]> {
     if flags & FHCRC != 0 {
         rest = rest.get(2..)?;
     }
-    Some(rest)
+    Some(member.len() - rest.len())
 }
 
 /// The ids, as soon as the first transaction event of `data` (which may still be cut short)

@@ -132,10 +132,19 @@ pub const STORE_LOGS_BELOW: usize = 16 * 1024;
 /// CRC-32 and length of the input), deflated at [`GZIP_LEVEL`], or stored when shorter than
 /// `store_below`.
 pub fn gzip(json: &[u8], store_below: usize) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    gzip_into(json, store_below, &mut out)?;
+    Ok(out)
+}
+
+/// [`gzip`] into `out` (cleared first, its capacity reused).
+pub fn gzip_into(json: &[u8], store_below: usize, out: &mut Vec<u8>) -> std::io::Result<()> {
+    out.clear();
     if json.len() < store_below {
-        return Ok(gzip_stored(json));
+        gzip_stored(json, out);
+        return Ok(());
     }
-    let mut out = Vec::with_capacity(json.len() / 2 + 64);
+    out.reserve(json.len() / 2 + 64);
     out.extend_from_slice(&GZIP_HEADER);
     DEFLATE.with(|cell| {
         let mut slot = cell.borrow_mut();
@@ -145,15 +154,15 @@ pub fn gzip(json: &[u8], store_below: usize) -> std::io::Result<Vec<u8>> {
             let consumed = usize::try_from(deflate.total_in()).unwrap_or(json.len()).min(json.len());
             out.reserve(json.len().saturating_sub(consumed) / 2 + 1024);
             let status = deflate
-                .compress_vec(json.get(consumed..).unwrap_or_default(), &mut out, flate2::FlushCompress::Finish)
+                .compress_vec(json.get(consumed..).unwrap_or_default(), out, flate2::FlushCompress::Finish)
                 .map_err(std::io::Error::other)?;
             if status == flate2::Status::StreamEnd {
                 return Ok::<(), std::io::Error>(());
             }
         }
     })?;
-    gzip_trailer(json, &mut out);
-    Ok(out)
+    gzip_trailer(json, out);
+    Ok(())
 }
 
 /// Deflate method, no flags, no mtime, unknown OS.
@@ -161,9 +170,9 @@ const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
 
 /// gzip of stored deflate blocks (RFC 1951 §3.2.4): per block of at most 65,535 bytes, a
 /// header byte (BFINAL on the last, BTYPE 00), LEN and its complement, then the bytes.
-fn gzip_stored(json: &[u8]) -> Vec<u8> {
+fn gzip_stored(json: &[u8], out: &mut Vec<u8>) {
     const BLOCK: usize = 65_535;
-    let mut out = Vec::with_capacity(json.len() + json.len() / BLOCK * 5 + 5 + 18);
+    out.reserve(json.len() + json.len() / BLOCK * 5 + 5 + 18);
     out.extend_from_slice(&GZIP_HEADER);
     let mut rest = json;
     loop {
@@ -178,8 +187,7 @@ fn gzip_stored(json: &[u8]) -> Vec<u8> {
         }
         rest = after;
     }
-    gzip_trailer(json, &mut out);
-    out
+    gzip_trailer(json, out);
 }
 
 fn gzip_trailer(json: &[u8], out: &mut Vec<u8>) {
@@ -187,6 +195,31 @@ fn gzip_trailer(json: &[u8], out: &mut Vec<u8>) {
     crc.update(json);
     out.extend_from_slice(&crc.sum().to_le_bytes());
     out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+}
+
+/// Request buffers a thread keeps between requests at most; a larger one is freed after use.
+const KEEP_BUFFER_BYTES: usize = 512 * 1024;
+
+thread_local! {
+    /// The JSON and gzip buffers of this thread's requests, reused: a body of a busy function's
+    /// batch is a few hundred KB, which the allocator would map and unmap for every request
+    /// (with a 50 ms collector, those requests lined up with the slowest invocations).
+    static BUFFERS: std::cell::Cell<(String, Vec<u8>)> = const { std::cell::Cell::new((String::new(), Vec::new())) };
+}
+
+/// Runs `with` on this thread's request buffers, keeping them for the next request unless
+/// they grew past [`KEEP_BUFFER_BYTES`].
+fn with_buffers<T>(with: impl FnOnce(&mut String, &mut Vec<u8>) -> T) -> T {
+    let (mut json, mut gz) = BUFFERS.take();
+    let result = with(&mut json, &mut gz);
+    if json.capacity() > KEEP_BUFFER_BYTES {
+        json = String::new();
+    }
+    if gz.capacity() > KEEP_BUFFER_BYTES {
+        gz = Vec::new();
+    }
+    BUFFERS.set((json, gz));
+    result
 }
 
 pub struct Sender {
@@ -241,15 +274,25 @@ impl Sender {
                 out.requeue.extend(chunk);
                 continue;
             }
-            let Ok(body) = gzip(&newrelic::encode_telemetry(ctx, &chunk), STORE_TELEMETRY_BELOW) else {
-                out.requeue.extend(chunk);
-                continue;
+            let posted = with_buffers(|json, body| {
+                newrelic::encode_telemetry_into(ctx, &chunk, json);
+                match gzip_into(json.as_bytes(), STORE_TELEMETRY_BELOW, body) {
+                    Err(_) => None,
+                    Ok(()) if body.len() > MAX_COMPRESSED_BYTES && chunk.len() > 1 => Some(None),
+                    Ok(()) => Some(Some(self.post_compressed(&self.config.telemetry_url, body, deadline))),
+                }
+            });
+            let result = match posted {
+                None => {
+                    out.requeue.extend(chunk);
+                    continue;
+                }
+                Some(None) => {
+                    push_halves(&mut todo, chunk);
+                    continue;
+                }
+                Some(Some(result)) => result,
             };
-            if body.len() > MAX_COMPRESSED_BYTES && chunk.len() > 1 {
-                push_halves(&mut todo, chunk);
-                continue;
-            }
-            let result = self.post_compressed(&self.config.telemetry_url, &body, deadline);
             out.requests += result.requests;
             out.retries += result.retries;
             match result.delivery {
@@ -275,10 +318,10 @@ impl Sender {
 
     /// gzip + POST + retries until `deadline`. Sends whatever size it is given.
     pub fn post_gzip(&self, url: &str, json: &[u8], store_below: usize, deadline: Instant) -> PostResult {
-        match gzip(json, store_below) {
-            Ok(body) => self.post_compressed(url, &body, deadline),
+        with_buffers(|_, body| match gzip_into(json, store_below, body) {
+            Ok(()) => self.post_compressed(url, body, deadline),
             Err(_) => PostResult { delivery: Delivery::Undelivered, requests: 0, retries: 0 },
-        }
+        })
     }
 
     /// POSTs a gzip body, retrying per `retry.rs`. Never sleeps past `deadline` and never

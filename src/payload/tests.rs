@@ -321,3 +321,19 @@ fn gzip_headers_with_optional_fields_and_several_members_inflate() {
     assert_eq!(inflate(&plain[..plain.len() / 2]), None, "cut short");
     assert_eq!(inflate(&fancy[..12]), None, "header cut short");
 }
+
+#[test]
+fn base64_broken_into_lines_is_decoded_as_the_inflater_needs_it() {
+    let expected = expected();
+    for (fixture, info) in FIXTURES.iter().zip(&expected) {
+        let text = std::str::from_utf8(fixture).unwrap();
+        let encoded = std::str::from_utf8(scan::elements(fixture).nth(2).unwrap()).unwrap();
+        let inner = &encoded[1..encoded.len() - 1];
+        let wrapped: Vec<&str> = inner.as_bytes().chunks(76).map(|c| std::str::from_utf8(c).unwrap()).collect();
+        let reflowed = text.replacen(inner, &wrapped.join("\\r\\n"), 1);
+        assert_eq!(&inspect(reflowed.as_bytes()), info);
+        // Cut in the middle of its base64: nothing can be read, nothing panics.
+        let cut = text.replacen(inner, &inner[..inner.len() / 3], 1);
+        let _ = inspect(cut.as_bytes());
+    }
+}
