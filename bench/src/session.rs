@@ -177,8 +177,11 @@ pub struct Usage {
 
 #[derive(Debug, Clone, Copy)]
 struct PidUsage {
-    first: u64,
-    last: u64,
+    /// CPU ticks at the first sample (Init's CPU; ticks include threads that have exited).
+    first_ticks: u64,
+    /// Scheduler CPU time at the first and the last sample.
+    first: Duration,
+    last: Duration,
     invocations: usize,
 }
 
@@ -188,29 +191,29 @@ impl Usage {
     pub fn sample(&mut self, lambda: &Lambda) {
         self.peak_rss_kb = self.peak_rss_kb.max(lambda.peak_rss_kb());
         for pid in lambda.pids() {
-            let Some(ticks) = procfs::cpu_ticks(pid) else { continue };
+            let (Some(ticks), Some(cpu)) = (procfs::cpu_ticks(pid), procfs::cpu_time(pid)) else { continue };
             self.first_pid.get_or_insert(pid);
             self.per_pid
                 .entry(pid)
                 .and_modify(|u| {
-                    u.last = ticks;
+                    u.last = cpu;
                     u.invocations += 1;
                 })
-                .or_insert(PidUsage { first: ticks, last: ticks, invocations: 0 });
+                .or_insert(PidUsage { first_ticks: ticks, first: cpu, last: cpu, invocations: 0 });
         }
     }
 
     /// CPU used during Init by the first process (its first sample).
     pub fn init_cpu(&self) -> Option<Duration> {
         let first = self.per_pid.get(&self.first_pid?)?;
-        Some(procfs::ticks_to_duration(first.first))
+        Some(procfs::ticks_to_duration(first.first_ticks))
     }
 
     /// `(CPU over the counted invocations, how many)`.
     pub fn invocation_cpu(&self) -> (Duration, usize) {
-        let ticks: u64 = self.per_pid.values().map(|u| u.last.saturating_sub(u.first)).sum();
+        let cpu: Duration = self.per_pid.values().map(|u| u.last.saturating_sub(u.first)).sum();
         let count = self.per_pid.values().map(|u| u.invocations).sum();
-        (procfs::ticks_to_duration(ticks), count)
+        (cpu, count)
     }
 
     pub fn cpu_per_invocation(&self) -> Option<Duration> {

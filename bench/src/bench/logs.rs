@@ -23,7 +23,7 @@ pub struct Throughput {
     /// Lines the collector accepted within the wait (all of them normally).
     pub delivered: usize,
     pub wall: Duration,
-    /// Extension CPU time over the window (10 ms ticks).
+    /// Extension CPU time over the window (scheduler time, all threads).
     pub cpu: Duration,
 }
 
@@ -64,7 +64,7 @@ pub fn run(binary: &Path, lines: usize) -> Result<Option<Throughput>, String> {
         return Ok(None);
     }
     let pid = session.lambda.pids().first().copied().ok_or("no extension process")?;
-    let cpu_before = procfs::cpu_ticks(pid).ok_or("cannot read the extension's CPU time")?;
+    let cpu_before = procfs::cpu_time(pid).ok_or("cannot read the extension's CPU time")?;
     let started = Instant::now();
     for i in 0..lines {
         session.lambda.emit_function_log(&format!(
@@ -76,7 +76,7 @@ pub fn run(binary: &Path, lines: usize) -> Result<Option<Throughput>, String> {
     }
     let target = WARMUP_LINES + lines;
     collector.wait_until(BURST_WAIT, |s| s.logs().count() >= target);
-    let cpu_after = procfs::cpu_ticks(pid).unwrap_or(cpu_before);
+    let cpu_after = procfs::cpu_time(pid).unwrap_or(cpu_before);
     let (delivered, last) = collector.with(|s| {
         let last = s.requests().iter().filter(|r| r.endpoint == Endpoint::Log && r.delivered).map(|r| r.at).max();
         (s.logs().count().saturating_sub(WARMUP_LINES), last)
@@ -84,10 +84,5 @@ pub fn run(binary: &Path, lines: usize) -> Result<Option<Throughput>, String> {
     // Until the last line arrived, so a line that never comes does not stretch the time.
     let wall = last.map_or(started.elapsed(), |at| at.saturating_duration_since(started));
     session.lambda.shutdown("spindown");
-    Ok(Some(Throughput {
-        emitted: lines,
-        delivered,
-        wall,
-        cpu: procfs::ticks_to_duration(cpu_after.saturating_sub(cpu_before)),
-    }))
+    Ok(Some(Throughput { emitted: lines, delivered, wall, cpu: cpu_after.saturating_sub(cpu_before) }))
 }

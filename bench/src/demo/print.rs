@@ -112,8 +112,8 @@ fn extension(r: &DemoReport, out: &mut dyn Write) -> io::Result<()> {
     let per = if count == 0 { f64::NAN } else { ms(cpu) / count as f64 };
     writeln!(
         out,
-        "  {:<34}{} ms per invocation ({} ms over {count} invocations, 10 ms ticks); Init {}",
-        "CPU (utime+stime)",
+        "  {:<34}{} ms per invocation ({} ms over {count} invocations, scheduler time); Init {} (10 ms ticks)",
+        "CPU (all threads)",
         fmt_ms(per),
         fmt_ms(ms(cpu)),
         cpu_ms(r.init_cpu)
