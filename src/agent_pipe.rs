@@ -87,22 +87,25 @@ pub fn spawn_reader(path: PathBuf, tx: crossbeam_channel::Sender<Event>) -> io::
 /// Starts the reader thread when called.
 pub type StartReader = Box<dyn FnOnce() -> io::Result<thread::JoinHandle<()>> + Send>;
 
-/// The reader's drain handle now, and its thread when `start` is called (from another thread,
-/// off the path to the first `event/next`: the FIFO exists, and a writer that opens it before
-/// the reader does only waits that long).
+/// Opens the FIFO now (so it has a reader from before the first `event/next`: a writer never
+/// blocks on it, even while the sandbox is frozen) and returns the reader's drain handle, and
+/// its thread when `start` is called (from another thread, off the path to the first
+/// `event/next`). If the open fails, the thread tries again itself.
 pub fn prepare_reader(path: PathBuf, tx: crossbeam_channel::Sender<Event>) -> io::Result<(Drain, StartReader)> {
     let (ours, theirs) = UnixStream::pair()?;
-    let start = move || thread::Builder::new().name("agent-pipe".into()).spawn(move || read_loop(&path, &tx, &theirs));
+    let opened = open_fifo(&path).ok();
+    let start =
+        move || thread::Builder::new().name("agent-pipe".into()).spawn(move || read_loop(&path, opened, &tx, &theirs));
     Ok((Drain(ours), Box::new(start)))
 }
 
 /// The channel is gone: nobody will ever read what we send.
 struct Disconnected;
 
-fn read_loop(path: &Path, tx: &crossbeam_channel::Sender<Event>, wake: &UnixStream) {
+fn read_loop(path: &Path, mut opened: Option<File>, tx: &crossbeam_channel::Sender<Event>, wake: &UnixStream) {
     let mut failures = 0;
     loop {
-        match open_fifo(path) {
+        match opened.take().map_or_else(|| open_fifo(path), Ok) {
             Ok(file) => {
                 if let Err(e) = stream(file, tx, wake) {
                     match e {

@@ -1,7 +1,7 @@
 //! Small shared helpers for the simulators: a seedable xorshift RNG (so fault
 //! plans and workloads replay exactly from a seed), random ids shaped like
-//! UUID v4, epoch-millisecond time and gzip helpers. Nothing here is
-//! cryptographic and nothing keeps global state.
+//! UUID v4, epoch-millisecond time, gzip helpers and the idle scheduling class
+//! for a thread. Nothing here is cryptographic and nothing keeps global state.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -142,5 +142,18 @@ mod tests {
         assert!(parts[2].starts_with('4'), "{id}");
         assert!(matches!(parts[3].chars().next(), Some('8' | '9' | 'a' | 'b')), "{id}");
         assert_ne!(uuid_v4(), uuid_v4());
+    }
+}
+
+/// Moves the calling thread to the idle scheduling class (`SCHED_IDLE`): it then runs only
+/// when no other thread wants the CPU. Returns false if the kernel refused.
+#[allow(unsafe_code, reason = "sched_setscheduler(2) on this thread's own id; std has no call for it")]
+pub fn idle_class_for_this_thread() -> bool {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: gettid takes no arguments; sched_setscheduler gets this thread's own id and a
+    // valid sched_param that outlives the call.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid);
+        libc::syscall(libc::SYS_sched_setscheduler, tid, libc::SCHED_IDLE, &param) == 0
     }
 }

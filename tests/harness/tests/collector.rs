@@ -251,3 +251,31 @@ fn real_agent_payload_is_attributed_by_its_embedded_request_id() {
     );
     assert_eq!(events.get(1).and_then(|e| e.trace_id.as_deref()), Some("abc"));
 }
+
+#[test]
+fn in_the_background_it_records_as_usual() {
+    let c = Collector::start().expect("collector");
+    c.run_in_background();
+    let answer = post(&c, TELEMETRY, &telemetry_body(&[("a", "REPORT RequestId: r\tDuration: 1.00 ms")]));
+    assert_eq!(answer.expect("post").0, 200);
+    assert_eq!(c.snapshot().requests().len(), 1);
+}
+
+#[test]
+fn a_thread_moves_itself_to_the_idle_scheduling_class() {
+    // Policy is field 41 of /proc/thread-self/stat; SCHED_IDLE is 5.
+    let policy = || {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("stat");
+        let after = stat[stat.rfind(')').expect("comm") + 1..].to_string();
+        after.split_whitespace().nth(38).expect("policy").to_string()
+    };
+    let (before, moved, after) = std::thread::spawn(move || {
+        let before = policy();
+        let moved = lambda_sim::util::idle_class_for_this_thread();
+        (before, moved, policy())
+    })
+    .join()
+    .expect("thread");
+    assert_eq!((before.as_str(), moved, after.as_str()), ("0", true, "5"));
+    assert_eq!(policy(), "0", "only the calling thread moves");
+}
