@@ -21,7 +21,8 @@ use crate::http::{Reply, Request, Response, Server};
 use fault::ActivePlan;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -29,8 +30,10 @@ struct Shared {
     state: Mutex<Snapshot>,
     changed: Condvar,
     plan: Mutex<ActivePlan>,
-    /// Serve at the idle scheduling class (see [`Collector::run_in_background`]).
-    background: AtomicBool,
+    /// Where requests go to be decoded in the background (see [`Collector::run_in_background`]).
+    decoder: Mutex<Option<mpsc::Sender<(Request, Received)>>>,
+    /// Requests answered but not decoded yet; readers of the record wait for none.
+    pending: AtomicUsize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -52,7 +55,8 @@ impl Collector {
             state: Mutex::new(Snapshot::default()),
             changed: Condvar::new(),
             plan: Mutex::new(ActivePlan::new(FaultPlan::None, None)),
-            background: AtomicBool::new(false),
+            decoder: Mutex::new(None),
+            pending: AtomicUsize::new(0),
         });
         let server = Server::start("127.0.0.1:0", handler(&shared))?;
         Ok(Collector { addr: server.addr(), shared, server: Mutex::new(Some(server)) })
@@ -62,14 +66,30 @@ impl Collector {
         self.addr
     }
 
-    /// From now on, the threads that serve requests run in the idle scheduling class
-    /// (`SCHED_IDLE`): they only get CPU time nothing else wants. For measurements: New Relic
-    /// does not run on the sandbox's cores, but this stand-in does, and decoding a batch of
-    /// agent payloads takes it milliseconds, which would otherwise be taken from the simulated
-    /// Lambda and its runtime and show up as the extension's overhead. Tests leave it off: on a
-    /// saturated machine idle-class threads can wait a long time for a CPU.
+    /// From now on, requests are answered as soon as they are read and decoded afterwards, on
+    /// a thread of the idle scheduling class (`SCHED_IDLE`), which only gets CPU time nothing
+    /// else wants; reading the record waits until everything answered is decoded. For
+    /// measurements: New Relic does not run on the sandbox's cores, but this stand-in does, and
+    /// decoding a batch of agent payloads takes it milliseconds, which would otherwise be taken
+    /// from the simulated Lambda and its runtime and show up as the extension's overhead.
+    /// Arrival times are taken when a request is read, as always. Tests leave it off.
     pub fn run_in_background(&self) {
-        self.shared.background.store(true, Ordering::SeqCst);
+        let mut decoder = lock(&self.shared.decoder);
+        if decoder.is_some() {
+            return;
+        }
+        let (tx, rx) = mpsc::channel::<(Request, Received)>();
+        let shared = Arc::downgrade(&self.shared);
+        let spawned = std::thread::Builder::new().name("collector-decode".into()).spawn(move || {
+            crate::util::idle_class_for_this_thread();
+            for (req, received) in rx {
+                let Some(shared) = shared.upgrade() else { return };
+                record(&shared, &req, received, true);
+            }
+        });
+        if spawned.is_ok() {
+            *decoder = Some(tx);
+        }
     }
 
     /// `http://127.0.0.1:PORT/aws/lambda/v1`
@@ -135,9 +155,16 @@ impl Collector {
         }
     }
 
-    /// Runs `f` on the record under the lock (no copy).
+    /// Runs `f` on the record under the lock (no copy), once every answered request is in it.
     pub fn with<R>(&self, f: impl FnOnce(&Snapshot) -> R) -> R {
-        f(&lock(&self.shared.state))
+        let mut state = lock(&self.shared.state);
+        while self.shared.pending.load(Ordering::SeqCst) > 0 {
+            state = match self.shared.changed.wait(state) {
+                Ok(s) => s,
+                Err(e) => e.into_inner(),
+            };
+        }
+        f(&state)
     }
 
     /// A copy of everything recorded.
@@ -207,9 +234,6 @@ fn endpoint_of(path: &str) -> Endpoint {
 }
 
 fn handle(shared: &Shared, req: Request) -> Reply {
-    if shared.background.load(Ordering::SeqCst) {
-        idle_class_once();
-    }
     let endpoint = endpoint_of(&req.path);
     let planned = lock(&shared.plan).next(endpoint);
     let faulted = planned.and_then(|f| fault::reply(&f, req.body.len(), &req.path).map(|r| (f, r)));
@@ -218,8 +242,23 @@ fn handle(shared: &Shared, req: Request) -> Reply {
         None => (None, normal(endpoint, &req.method)),
     };
     let at = Instant::now();
-    let mut received = ingest::received(&req, endpoint, at, status, fault);
-    let (events, logs) = ingest::decode(&req, &mut received);
+    let received = ingest::received(&req, endpoint, at, status, fault);
+    let decoder = lock(&shared.decoder).clone();
+    match decoder {
+        Some(decoder) => {
+            shared.pending.fetch_add(1, Ordering::SeqCst);
+            if let Err(mpsc::SendError((req, received))) = decoder.send((req, received)) {
+                record(shared, &req, received, true);
+            }
+        }
+        None => record(shared, &req, received, false),
+    }
+    reply
+}
+
+/// Decodes one request and adds it to the record (`decoded_later`: it was counted pending).
+fn record(shared: &Shared, req: &Request, mut received: Received, decoded_later: bool) {
+    let (events, logs) = ingest::decode(req, &mut received);
     let mut state = lock(&shared.state);
     let seq = state.requests.len();
     received.seq = seq;
@@ -233,18 +272,10 @@ fn handle(shared: &Shared, req: Request) -> Reply {
         l
     }));
     state.requests.push(received);
+    if decoded_later {
+        shared.pending.fetch_sub(1, Ordering::SeqCst);
+    }
     shared.changed.notify_all();
-    reply
-}
-
-/// Moves the calling thread to `SCHED_IDLE`, once per thread. Best effort.
-fn idle_class_once() {
-    thread_local! {
-        static DONE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    }
-    if !DONE.replace(true) {
-        crate::util::idle_class_for_this_thread();
-    }
 }
 
 /// The answer when no fault applies: 200 `{}` on the two endpoints.
