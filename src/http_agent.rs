@@ -8,6 +8,7 @@
 
 pub mod crypto;
 pub mod proxy;
+pub mod resolve;
 pub mod roots;
 pub mod url;
 

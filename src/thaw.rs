@@ -97,9 +97,10 @@ impl Transport for Tolerant {
     }
 }
 
-/// An agent whose connections (direct, through a proxy, over TLS) all tolerate a freeze.
+/// An agent whose connections (direct, through a proxy, over TLS) all tolerate a freeze, and
+/// whose name lookups start no thread per request (`http_agent/resolve.rs`).
 pub fn agent(config: ureq::config::Config) -> ureq::Agent {
-    use ureq::unversioned::resolver::DefaultResolver;
+    use crate::http_agent::resolve::CachingResolver;
     use ureq::unversioned::transport::DefaultConnector;
-    ureq::Agent::with_parts(config, DefaultConnector::default().chain(ThawTolerant), DefaultResolver::default())
+    ureq::Agent::with_parts(config, DefaultConnector::default().chain(ThawTolerant), CachingResolver::default())
 }
