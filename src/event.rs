@@ -16,14 +16,13 @@ pub const QUEUE_CAPACITY: usize = 4096;
 
 #[derive(Debug)]
 pub enum Event {
-    /// The lifecycle thread received INVOKE.
-    Invoke(Invoke),
+    /// The lifecycle thread received INVOKE, and asks for the end-of-invocation flush: deliver
+    /// what belongs to this invocation before it calls `event/next` (one message: one wake-up).
+    Invoke(Invoke, FlushRequest),
     /// One agent payload (one top-level JSON value, or raw bytes that did not split).
     AgentPayload(AgentPayload),
     /// One Telemetry API batch, already parsed by the listener.
     Telemetry(Batch),
-    /// Deliver what belongs to this invocation before the lifecycle calls `event/next`.
-    Flush(FlushRequest),
     /// SHUTDOWN: synthesize what is missing, deliver everything, reply with the summary.
     Shutdown(ShutdownRequest),
     /// The pipe reader forwarded everything it held when asked (the SHUTDOWN barrier).

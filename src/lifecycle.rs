@@ -206,11 +206,10 @@ fn event_loop(config: &Config, api: &LambdaApi, id: &str, tx: &Tx<Event>, termin
                 };
                 let deadline = policy::flush_deadline(config, policy::instant_of(deadline_ms, now, now_epoch), now);
                 let gap = previous_invoke.replace(now).map(|p| now.saturating_duration_since(p));
-                if deliver(tx, Event::Invoke(invoke), deadline) {
-                    let (reply, done) = crossbeam_channel::bounded(1);
-                    if deliver(tx, Event::Flush(FlushRequest { request_id, deadline, gap, reply }), deadline) {
-                        let _ = done.recv_deadline(deadline);
-                    }
+                let (reply, done) = crossbeam_channel::bounded(1);
+                let flush = FlushRequest { request_id, deadline, gap, reply };
+                if deliver(tx, Event::Invoke(invoke, flush), deadline) {
+                    let _ = done.recv_deadline(deadline);
                 }
             }
             NextEvent::Shutdown { reason, deadline_ms } => {

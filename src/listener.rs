@@ -190,6 +190,8 @@ struct DeadlineReader<'a> {
     stream: &'a TcpStream,
     idle: Duration,
     until: Instant,
+    /// The read timeout last set on the socket.
+    set: Option<Duration>,
 }
 
 impl Read for DeadlineReader<'_> {
@@ -198,7 +200,13 @@ impl Read for DeadlineReader<'_> {
         if left.is_zero() {
             return Err(io::ErrorKind::TimedOut.into());
         }
-        self.stream.set_read_timeout(Some(left.min(self.idle)))?;
+        // A system call only when the timeout must change: the idle limit while the request's
+        // deadline is further away (every read of a healthy connection), then what is left.
+        let wanted = left.min(self.idle);
+        if self.set != Some(wanted) {
+            self.stream.set_read_timeout(Some(wanted))?;
+            self.set = Some(wanted);
+        }
         let mut stream = self.stream;
         stream.read(buf)
     }
@@ -217,7 +225,8 @@ enum Delivery {
 fn serve(stream: &TcpStream, tx: &Sender<Event>, settings: &Settings, progress: &Progress, parse_turn: &Mutex<()>) {
     let _ = stream.set_write_timeout(Some(settings.idle));
     let _ = stream.set_nodelay(true);
-    let reader = DeadlineReader { stream, idle: settings.idle.max(Duration::from_millis(1)), until: Instant::now() };
+    let reader =
+        DeadlineReader { stream, idle: settings.idle.max(Duration::from_millis(1)), until: Instant::now(), set: None };
     let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, reader);
     loop {
         reader.get_mut().until = Instant::now() + settings.request;

@@ -204,9 +204,19 @@ impl Pipeline {
 
     fn on_event(&mut self, event: Event) {
         match event {
-            Event::Invoke(invoke) => {
+            Event::Invoke(invoke, request) => {
                 self.config.context.invoked_function_arn.clone_from(&invoke.invoked_function_arn);
                 self.invocations.on_invoke(&invoke);
+                if let Some(old) = self.flush.take() {
+                    let _ = old.request.reply.send(());
+                }
+                self.flush = Some(PendingFlush {
+                    request,
+                    target: None,
+                    wait: Wait::ForDelivery,
+                    gave_up: false,
+                    drained_pipe: false,
+                });
             }
             Event::AgentPayload(payload) => {
                 let id = payload.info.request_id.clone().or_else(|| self.invocations.current_id().map(str::to_string));
@@ -227,18 +237,6 @@ impl Pipeline {
                 for record in batch.records {
                     self.on_record(record);
                 }
-            }
-            Event::Flush(request) => {
-                if let Some(old) = self.flush.take() {
-                    let _ = old.request.reply.send(());
-                }
-                self.flush = Some(PendingFlush {
-                    request,
-                    target: None,
-                    wait: Wait::ForDelivery,
-                    gave_up: false,
-                    drained_pipe: false,
-                });
             }
             Event::PipeDrained => self.pipe_drained = true,
             Event::Shutdown(request) => {

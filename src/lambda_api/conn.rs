@@ -29,6 +29,8 @@ pub struct Conn {
     addr: String,
     user_agent: String,
     stream: Option<BufReader<TcpStream>>,
+    /// The read and write timeout last set on `stream` (`None`: not set yet).
+    timeout: Option<Option<Duration>>,
 }
 
 /// What a request sends besides its method and path.
@@ -41,7 +43,7 @@ pub struct Request<'a> {
 
 impl Conn {
     pub fn new(addr: &str, user_agent: &str) -> Conn {
-        Conn { addr: addr.to_string(), user_agent: user_agent.to_string(), stream: None }
+        Conn { addr: addr.to_string(), user_agent: user_agent.to_string(), stream: None, timeout: None }
     }
 
     /// Sends one request and reads its answer. A kept-alive connection that the server has
@@ -78,12 +80,17 @@ impl Conn {
             slot @ None => {
                 let stream = TcpStream::connect(&self.addr)?;
                 let _ = stream.set_nodelay(true);
+                self.timeout = None;
                 slot.insert(BufReader::with_capacity(READ_BUFFER_BYTES, stream))
             }
         };
-        let stream = reader.get_ref();
-        stream.set_read_timeout(timeout)?;
-        stream.set_write_timeout(timeout)?;
+        // `event/next` after `event/next` keeps its (absent) timeout: no system calls.
+        if self.timeout != Some(timeout) {
+            let stream = reader.get_ref();
+            stream.set_read_timeout(timeout)?;
+            stream.set_write_timeout(timeout)?;
+            self.timeout = Some(timeout);
+        }
         let result = (|| {
             let mut writer = reader.get_ref();
             writer.write_all(message)?;
