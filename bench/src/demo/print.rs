@@ -75,7 +75,7 @@ fn received(r: &DemoReport, acc: &Accounting, out: &mut dyn Write) -> io::Result
 fn cpu_ms(d: Option<Duration>) -> String {
     match d {
         Some(d) if d.is_zero() => "< 10 ms (under one tick)".into(),
-        other => opt_ms(other),
+        other => format!("{} (10 ms ticks)", opt_ms(other)),
     }
 }
 
@@ -112,7 +112,7 @@ fn extension(r: &DemoReport, out: &mut dyn Write) -> io::Result<()> {
     let per = if count == 0 { f64::NAN } else { ms(cpu) / count as f64 };
     writeln!(
         out,
-        "  {:<34}{} ms per invocation ({} ms over {count} invocations, scheduler time); Init {} (10 ms ticks)",
+        "  {:<34}{} ms per invocation ({} ms over {count} invocations, scheduler time); Init {}",
         "CPU (all threads)",
         fmt_ms(per),
         fmt_ms(ms(cpu)),
