@@ -16,6 +16,11 @@ use ureq::unversioned::transport::{Buffers, ConnectionDetails, Connector, NextTi
 
 /// How long one look at the socket may wait once the request's own budget is spent.
 pub const GRACE: std::time::Duration = std::time::Duration::from_millis(40);
+/// The budget of a request whose own budget was spent before its first byte went out: the
+/// sandbox froze between the sender starting it and writing it (seen under load, right before a
+/// long freeze). New Relic has not seen it, so it gets a real attempt, not a grace look, but a
+/// short one: it may run into a SHUTDOWN window.
+pub const UNSENT_BUDGET: std::time::Duration = std::time::Duration::from_millis(500);
 /// Looks per request (reset when the next request is sent on the connection).
 pub const MAX_GRACES: u32 = 2;
 
@@ -31,7 +36,10 @@ impl Connector<Box<dyn Transport>> for ThawTolerant {
         _details: &ConnectionDetails,
         chained: Option<Box<dyn Transport>>,
     ) -> Result<Option<Self::Out>, ureq::Error> {
-        Ok(chained.map(|inner| Box::new(Tolerant { inner, graces: MAX_GRACES, reading: false }) as Box<dyn Transport>))
+        Ok(chained.map(|inner| {
+            Box::new(Tolerant { inner, graces: MAX_GRACES, reading: false, started: false, unsent_until: None })
+                as Box<dyn Transport>
+        }))
     }
 }
 
@@ -40,6 +48,10 @@ struct Tolerant {
     graces: u32,
     /// The last call was a read: the next write starts a new request.
     reading: bool,
+    /// A request has been written on this connection.
+    started: bool,
+    /// Set when a request starts with its budget already spent: until when it may run.
+    unsent_until: Option<std::time::Instant>,
 }
 
 impl fmt::Debug for Tolerant {
@@ -49,8 +61,17 @@ impl fmt::Debug for Tolerant {
 }
 
 impl Tolerant {
-    /// The timeout to use: unchanged while budget is left, else one grace look if any remain.
+    /// The timeout to use: unchanged while budget is left; else what is left of
+    /// [`UNSENT_BUDGET`] for a request that started without budget, else one grace look if any
+    /// remain.
     fn patient(&mut self, mut timeout: NextTimeout) -> NextTimeout {
+        if let Some(until) = self.unsent_until.filter(|_| timeout.after.is_zero()) {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if !left.is_zero() {
+                timeout.after = Duration::Exact(left);
+                return timeout;
+            }
+        }
         if timeout.after.is_zero() && self.graces > 0 {
             self.graces -= 1;
             timeout.after = Duration::Exact(GRACE);
@@ -65,9 +86,12 @@ impl Transport for Tolerant {
     }
 
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
-        if self.reading {
+        if self.reading || !self.started {
+            // A new request: nothing of it has gone out yet.
             self.reading = false;
+            self.started = true;
             self.graces = MAX_GRACES;
+            self.unsent_until = timeout.after.is_zero().then(|| std::time::Instant::now() + UNSENT_BUDGET);
         }
         let timeout = self.patient(timeout);
         self.inner.transmit_output(amount, timeout)

@@ -137,6 +137,9 @@ fn with_no_inode_left_there_is_no_pipe_but_everything_else_works() {
     }
     assert!(can_unshare(), "this scenario needs a mount namespace (run as root)");
     let env = start("tmp-no-inodes", Full::Inodes);
+    // Printed before the first `event/next`, but read from the extension's stdout by another
+    // thread of the simulator: wait for it rather than race it.
+    env.lambda.wait_output("cannot create the agent pipe", WAIT);
     let warning = env.line("cannot create the agent pipe").unwrap_or_else(|| panic!("{}", env.output()));
     assert!(warning.contains("No space left on device"), "{warning}");
     let ids = env.invoke_all(5);
