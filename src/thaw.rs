@@ -37,8 +37,7 @@ impl Connector<Box<dyn Transport>> for ThawTolerant {
         chained: Option<Box<dyn Transport>>,
     ) -> Result<Option<Self::Out>, ureq::Error> {
         Ok(chained.map(|inner| {
-            Box::new(Tolerant { inner, graces: MAX_GRACES, reading: false, started: false, unsent_until: None })
-                as Box<dyn Transport>
+            Box::new(Tolerant { inner, graces: MAX_GRACES, reading: true, unsent_until: None }) as Box<dyn Transport>
         }))
     }
 }
@@ -46,10 +45,8 @@ impl Connector<Box<dyn Transport>> for ThawTolerant {
 struct Tolerant {
     inner: Box<dyn Transport>,
     graces: u32,
-    /// The last call was a read: the next write starts a new request.
+    /// The last call was a read, or nothing was written yet: the next write starts a request.
     reading: bool,
-    /// A request has been written on this connection.
-    started: bool,
     /// Set when a request starts with its budget already spent: until when it may run.
     unsent_until: Option<std::time::Instant>,
 }
@@ -86,10 +83,9 @@ impl Transport for Tolerant {
     }
 
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
-        if self.reading || !self.started {
+        if self.reading {
             // A new request: nothing of it has gone out yet.
             self.reading = false;
-            self.started = true;
             self.graces = MAX_GRACES;
             self.unsent_until = timeout.after.is_zero().then(|| std::time::Instant::now() + UNSENT_BUDGET);
         }
