@@ -232,10 +232,7 @@ pub fn read_framed(reader: &mut impl BufRead, framing: Framing, limits: &Limits)
             let cap = limits.max_body_bytes as u64;
             reader.take(cap + 1).read_to_end(&mut body)?;
             if body.len() as u64 > cap {
-                discard(reader, u64::MAX).or_else(|e| match e {
-                    ReadError::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(()),
-                    other => Err(other),
-                })?;
+                io::copy(reader, &mut io::sink())?;
                 return Ok(Body::Oversized);
             }
             Ok(Body::Complete(body))
