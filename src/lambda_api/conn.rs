@@ -4,6 +4,7 @@
 //! zero-fills 32 KiB per connection) would be most of the extension's cold start and of each
 //! `event/next`. No proxy, no TLS, no redirects.
 
+use std::fmt::Write as _;
 use std::io::{self, BufReader, Write};
 use std::net::TcpStream;
 use std::time::Duration;
@@ -63,10 +64,10 @@ impl Conn {
         for (name, value) in request.headers {
             // A value with a line break would end the head early; the API never needs one.
             let value: String = value.chars().filter(|c| *c != '\r' && *c != '\n').collect();
-            head.push_str(&format!("{name}: {value}\r\n"));
+            let _ = write!(head, "{name}: {value}\r\n");
         }
         if !request.body.is_empty() || method != "GET" {
-            head.push_str(&format!("Content-Length: {}\r\n", request.body.len()));
+            let _ = write!(head, "Content-Length: {}\r\n", request.body.len());
         }
         head.push_str("\r\n");
         let mut message = head.into_bytes();
