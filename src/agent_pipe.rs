@@ -80,23 +80,34 @@ impl Drain {
 /// Starts the named reader thread. It never keeps the process alive (the process exits
 /// around it).
 pub fn spawn_reader(path: PathBuf, tx: crossbeam_channel::Sender<Event>) -> io::Result<Reader> {
-    let (drain, start) = prepare_reader(path, tx)?;
-    Ok(Reader { thread: start()?, drain })
+    let (drain, prepared) = prepare_reader(path, tx)?;
+    Ok(Reader { thread: prepared.start()?, drain })
 }
 
-/// Starts the reader thread when called.
-pub type StartReader = Box<dyn FnOnce() -> io::Result<thread::JoinHandle<()>> + Send>;
+/// A reader whose FIFO is open but whose thread is not started yet (see [`prepare_reader`]).
+pub struct PreparedReader {
+    path: PathBuf,
+    opened: Option<File>,
+    tx: crossbeam_channel::Sender<Event>,
+    wake: UnixStream,
+}
+
+impl PreparedReader {
+    /// Starts the named reader thread.
+    pub fn start(self) -> io::Result<thread::JoinHandle<()>> {
+        let PreparedReader { path, opened, tx, wake } = self;
+        thread::Builder::new().name("agent-pipe".into()).spawn(move || read_loop(&path, opened, &tx, &wake))
+    }
+}
 
 /// Opens the FIFO now (so it has a reader from before the first `event/next`: a writer never
-/// blocks on it, even while the sandbox is frozen) and returns the reader's drain handle, and
-/// its thread when `start` is called (from another thread, off the path to the first
-/// `event/next`). If the open fails, the thread tries again itself.
-pub fn prepare_reader(path: PathBuf, tx: crossbeam_channel::Sender<Event>) -> io::Result<(Drain, StartReader)> {
+/// blocks on it, even while the sandbox is frozen) and returns the reader's drain handle and
+/// the reader, whose thread another thread can start later, off the path to the first
+/// `event/next`. If the open fails, the thread tries again itself.
+pub fn prepare_reader(path: PathBuf, tx: crossbeam_channel::Sender<Event>) -> io::Result<(Drain, PreparedReader)> {
     let (ours, theirs) = UnixStream::pair()?;
     let opened = open_fifo(&path).ok();
-    let start =
-        move || thread::Builder::new().name("agent-pipe".into()).spawn(move || read_loop(&path, opened, &tx, &theirs));
-    Ok((Drain(ours), Box::new(start)))
+    Ok((Drain(ours), PreparedReader { path, opened, tx, wake: theirs }))
 }
 
 /// The channel is gone: nobody will ever read what we send.

@@ -108,9 +108,9 @@ impl Setup<'_> {
         let mut starters: Vec<pipeline::Starter> = Vec::new();
         let drain = match agent_pipe::create(&self.config.pipe_path) {
             Ok(()) => {
-                let (drain, start) = agent_pipe::prepare_reader(self.config.pipe_path.clone(), tx.clone())
+                let (drain, reader) = agent_pipe::prepare_reader(self.config.pipe_path.clone(), tx.clone())
                     .map_err(io("failed to start the pipe reader"))?;
-                starters.push(("the agent pipe reader", Box::new(move || start().map(drop))));
+                starters.push(("the agent pipe reader", Box::new(move || reader.start().map(drop))));
                 Some(drain)
             }
             Err(e) => {
