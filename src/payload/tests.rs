@@ -3,6 +3,7 @@
 
 use std::io::Write;
 
+use super::inflate::{base64_decode, inflate};
 use super::*;
 
 const FIXTURES: [&[u8]; 5] = [
@@ -138,6 +139,12 @@ fn splitting_loses_no_bytes_on_mangled_input() {
             let _ = inspect(piece);
         }
     }
+}
+
+/// JSON string → base64 → gunzip (or zlib), whole, with a size cap.
+fn inflate_string(json_string: &[u8]) -> Option<Vec<u8>> {
+    let text: String = json::from_str(std::str::from_utf8(json_string).ok()?).ok()?;
+    inflate(&base64_decode(text.as_bytes())?)
 }
 
 fn base64_encode(bytes: &[u8]) -> String {
