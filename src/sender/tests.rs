@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use miniserde::json::{self, Value};
 
+use super::gzip::gzip_stored;
 use super::*;
 use crate::retry::XorShift;
 
