@@ -35,22 +35,32 @@ fn work(config: &Config) -> Outcome {
     Outcome { result, network, warnings, took: started.elapsed() }
 }
 
-/// A lookup running on its own thread, or (`Err`) to be done by [`Lookup::finish`].
+/// A lookup: running on its own thread, done already, or to be done by [`Lookup::finish`].
 pub struct Lookup {
-    running: Result<JoinHandle<Outcome>, Box<Config>>,
+    running: Running,
+}
+
+enum Running {
+    Thread(JoinHandle<Outcome>),
+    Done(Box<Outcome>),
+    /// No thread could be started: [`Lookup::finish`] does the work.
+    Later(Box<Config>),
 }
 
 /// Starts resolving the key and the network settings on a thread, so that the AWS calls
 /// overlap with registration. With the key in the environment and no CA file to read, the work
 /// takes microseconds and a thread would cost the cold start more than it saves:
-/// [`Lookup::finish`] does it then, as it does if no thread can be started.
+/// it is done at once. If no thread can be started, [`Lookup::finish`] does the work.
 pub fn start(config: &Config) -> Lookup {
     if config.license_key.is_some() && config.ssl_cert_file.is_none() {
-        return Lookup { running: Err(Box::new(config.clone())) };
+        return Lookup { running: Running::Done(Box::new(work(config))) };
     }
     let owned = config.clone();
-    let spawned = std::thread::Builder::new().name("nr-license".into()).spawn(move || work(&owned));
-    Lookup { running: spawned.map_err(|_| Box::new(config.clone())) }
+    let running = match std::thread::Builder::new().name("nr-license".into()).spawn(move || work(&owned)) {
+        Ok(handle) => Running::Thread(handle),
+        Err(_) => Running::Later(Box::new(config.clone())),
+    };
+    Lookup { running }
 }
 
 impl Lookup {
@@ -59,13 +69,14 @@ impl Lookup {
     pub fn finish(self) -> Result<Resolved, LicenseError> {
         let joining = Instant::now();
         let outcome = match self.running {
-            Ok(handle) => handle.join().unwrap_or_else(|_| Outcome {
+            Running::Thread(handle) => handle.join().unwrap_or_else(|_| Outcome {
                 result: Err(LicenseError::NotFound(Vec::new())),
                 network: Network::default(),
                 warnings: vec!["the license key lookup thread failed".into()],
                 took: joining.elapsed(),
             }),
-            Err(config) => work(&config),
+            Running::Done(outcome) => *outcome,
+            Running::Later(config) => work(&config),
         };
         for warning in &outcome.warnings {
             crate::warn!("{warning}");
