@@ -59,7 +59,7 @@ pub struct FlushRequest {
     /// Time since the previous INVOKE (`None` for the first): tells busy from sparse.
     pub gap: Option<std::time::Duration>,
     /// Answered once, when the flush is done or the deadline has passed.
-    pub reply: crossbeam_channel::Sender<()>,
+    pub reply: crate::oneshot::Reply<()>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,5 +87,5 @@ impl ShutdownReason {
 pub struct ShutdownRequest {
     pub reason: ShutdownReason,
     pub deadline: Instant,
-    pub reply: crossbeam_channel::Sender<String>,
+    pub reply: crate::oneshot::Reply<String>,
 }

@@ -18,6 +18,7 @@ pub mod lifecycle;
 pub mod listener;
 pub mod logs;
 pub mod newrelic;
+pub mod oneshot;
 pub mod payload;
 pub mod pipeline;
 pub mod policy;

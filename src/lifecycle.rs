@@ -17,7 +17,7 @@ use crate::pipeline::{LogSettings, PipelineConfig};
 use crate::sender::SenderConfig;
 use crate::signals::{self, Terminator};
 use crate::timefmt::now_ms;
-use crate::{agent_pipe, license, listener, newrelic, pipeline, policy};
+use crate::{agent_pipe, license, listener, newrelic, oneshot, pipeline, policy};
 use crate::{error, info, warn};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -206,7 +206,7 @@ fn event_loop(config: &Config, api: &LambdaApi, id: &str, tx: &Tx<Event>, termin
                 };
                 let deadline = policy::flush_deadline(config, policy::instant_of(deadline_ms, now, now_epoch), now);
                 let gap = previous_invoke.replace(now).map(|p| now.saturating_duration_since(p));
-                let (reply, done) = crossbeam_channel::bounded(1);
+                let (reply, done) = oneshot::channel();
                 let flush = FlushRequest { request_id, deadline, gap, reply };
                 if deliver(tx, Event::Invoke(invoke, flush), deadline) {
                     let _ = done.recv_deadline(deadline);
@@ -230,7 +230,7 @@ fn event_loop(config: &Config, api: &LambdaApi, id: &str, tx: &Tx<Event>, termin
 /// The last delivery (SHUTDOWN or SIGTERM): everything queued, until `deadline`, then the
 /// summary line.
 fn finish(tx: &Tx<Event>, reason: ShutdownReason, deadline: Instant) {
-    let (reply, done) = crossbeam_channel::bounded(1);
+    let (reply, done) = oneshot::channel();
     if deliver(tx, Event::Shutdown(ShutdownRequest { reason, deadline, reply }), deadline) {
         match done.recv_deadline(deadline + Duration::from_millis(50)) {
             Ok(summary) => info!("{summary}"),

@@ -208,7 +208,7 @@ impl Pipeline {
                 self.config.context.invoked_function_arn.clone_from(&invoke.invoked_function_arn);
                 self.invocations.on_invoke(&invoke);
                 if let Some(old) = self.flush.take() {
-                    let _ = old.request.reply.send(());
+                    old.request.reply.send(());
                 }
                 self.flush = Some(PendingFlush {
                     request,

@@ -125,7 +125,7 @@ impl Pipeline {
         let queued = flush.target.is_some() && flush.wait == Wait::No;
         if delivered || queued || flush.gave_up || now >= flush.request.deadline {
             if let Some(done) = self.flush.take() {
-                let _ = done.request.reply.send(());
+                done.request.reply.send(());
             }
         }
     }
@@ -148,7 +148,7 @@ impl Pipeline {
             let in_flight = self.in_flight.as_ref().map_or(0, InFlight::len);
             self.stats.drop(DropReason::ShutdownDeadline, self.queue.len() + self.log_queue.len() + in_flight);
             if let Some(done) = self.shutdown.take() {
-                let _ = done.request.reply.send(self.stats.summary());
+                done.request.reply.send(self.stats.summary());
             }
         }
     }
