@@ -84,7 +84,7 @@ impl Session {
             Destination::Simulated => {
                 let collector = Collector::start().map_err(|e| format!("collector does not start: {e}"))?;
                 // The stand-in for New Relic must not take CPU from the simulated sandbox.
-                collector.run_in_background();
+                collector.decode_when_read();
                 Some(Arc::new(collector))
             }
             Destination::Real => None,

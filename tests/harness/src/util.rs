@@ -112,20 +112,6 @@ pub fn gunzip(bytes: &[u8]) -> io::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Moves the calling thread to the idle scheduling class (`SCHED_IDLE`): it then runs only
-/// when no other thread wants the CPU. Returns false if the kernel refused.
-#[allow(unsafe_code, reason = "sched_setscheduler(2) on this thread's own id; std has no call for it")]
-pub fn idle_class_for_this_thread() -> bool {
-    // SAFETY: sched_param is plain integers, for which zero is valid (priority 0, which
-    // SCHED_IDLE requires; musl's has more fields than glibc's). gettid takes no arguments;
-    // sched_setscheduler gets this thread's own id and the param, which outlives the call.
-    unsafe {
-        let param: libc::sched_param = std::mem::zeroed();
-        let tid = libc::syscall(libc::SYS_gettid);
-        libc::syscall(libc::SYS_sched_setscheduler, tid, libc::SCHED_IDLE, &param) == 0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -253,29 +253,19 @@ fn real_agent_payload_is_attributed_by_its_embedded_request_id() {
 }
 
 #[test]
-fn in_the_background_it_records_as_usual() {
+fn decoding_when_read_records_as_usual_and_in_arrival_order() {
     let c = Collector::start().expect("collector");
-    c.run_in_background();
-    let answer = post(&c, TELEMETRY, &telemetry_body(&[("a", "REPORT RequestId: r\tDuration: 1.00 ms")]));
-    assert_eq!(answer.expect("post").0, 200);
-    assert_eq!(c.snapshot().requests().len(), 1);
-}
-
-#[test]
-fn a_thread_moves_itself_to_the_idle_scheduling_class() {
-    // Policy is field 41 of /proc/thread-self/stat; SCHED_IDLE is 5.
-    let policy = || {
-        let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("stat");
-        let after = stat[stat.rfind(')').expect("comm") + 1..].to_string();
-        after.split_whitespace().nth(38).expect("policy").to_string()
-    };
-    let (before, moved, after) = std::thread::spawn(move || {
-        let before = policy();
-        let moved = lambda_sim::util::idle_class_for_this_thread();
-        (before, moved, policy())
-    })
-    .join()
-    .expect("thread");
-    assert_eq!((before.as_str(), moved, after.as_str()), ("0", true, "5"));
-    assert_eq!(policy(), "0", "only the calling thread moves");
+    c.decode_when_read();
+    for n in 0..3 {
+        let line = format!("REPORT RequestId: r{n}\tDuration: 1.00 ms");
+        let answer = post(&c, TELEMETRY, &telemetry_body(&[("a", &line)]));
+        assert_eq!(answer.expect("post").0, 200);
+    }
+    // A waiter sees what was answered although nothing was decoded before it asked.
+    assert!(c.wait_until(Duration::from_secs(30), |s| s.requests().len() == 3));
+    let snap = c.snapshot();
+    let seqs: Vec<usize> = snap.requests().iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, vec![0, 1, 2]);
+    let ids: Vec<Option<String>> = snap.telemetry_events().map(|e| e.request_id.clone()).collect();
+    assert_eq!(ids, vec![Some("r0".into()), Some("r1".into()), Some("r2".into())]);
 }
