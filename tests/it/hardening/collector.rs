@@ -17,7 +17,11 @@ use crate::support::{Env, Setup};
 const TIMEOUT: Duration = Duration::from_millis(1500);
 
 fn invoke_all(env: &Env, n: usize) -> Vec<String> {
-    (0..n)
+    invoke_range(env, 0..n)
+}
+
+fn invoke_range(env: &Env, numbers: std::ops::Range<usize>) -> Vec<String> {
+    numbers
         .map(|i| {
             let result = env.invoke(Invocation { timeout: TIMEOUT, ..env.invocation(i) });
             assert_not_held(&result, TIMEOUT);
@@ -33,7 +37,13 @@ fn stalls_garbage_and_resets_cost_no_invocation_its_margin_and_lose_nothing() {
     let stall = Fault::Stall(Duration::from_secs(10));
     let mix = vec![stall, Fault::Garbage, Fault::Reset, Fault::Garbage, Fault::Close];
     env.collector.set_faults(FaultPlan::Random { seed: 5, rate: 0.4, mix });
-    let ids = invoke_all(&env, 30);
+    // How many requests 30 invocations make depends on how the extension batches them; keep
+    // invoking (up to 200) until the plan has injected at least five faults.
+    let injected = || env.collector.with(|s| s.requests().iter().filter(|r| r.fault.is_some()).count());
+    let mut ids = invoke_all(&env, 30);
+    while injected() < 5 && ids.len() < 200 {
+        ids.extend(invoke_range(&env, ids.len()..ids.len() + 10));
+    }
     // Back to health for the SHUTDOWN flush, so everything queued can go out.
     env.collector.set_faults(FaultPlan::None);
     let summary = clean_exit(&env);
