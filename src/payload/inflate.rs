@@ -72,8 +72,9 @@ pub(super) struct Feed<'a> {
 }
 
 impl<'a> Feed<'a> {
+    /// Decoded into the thread's reused buffer once inflating starts ([`inflate_until`]).
     pub(super) fn base64(text: &'a [u8]) -> Feed<'a> {
-        Feed { decoded: Vec::with_capacity(text.len() / 4 * 3 + 3), taken: 0, text }
+        Feed { decoded: Vec::new(), taken: 0, text }
     }
 
     #[cfg(test)]
@@ -85,17 +86,26 @@ impl<'a> Feed<'a> {
     /// the base64 is invalid.
     fn ensure(&mut self, want: usize) -> Option<&[u8]> {
         let target = self.taken.saturating_add(want);
-        while self.decoded.len() < target {
-            // Four plain alphabet bytes at a time (all of an agent's base64 but its end).
-            let Some((&[a, b, c, d], after)) = self.text.split_first_chunk::<4>() else { break };
-            let [a, b, c, d] = [a, b, c, d].map(|byte| B64[usize::from(byte)]);
-            if (a | b | c | d) >= 64 {
-                break;
+        if self.decoded.len() < target {
+            // Four plain alphabet bytes at a time (all of an agent's base64 but its end),
+            // written in place: the buffer is grown once for the whole step.
+            let start = self.decoded.len();
+            let quads = (target - start).div_ceil(3).min(self.text.len() / 4);
+            self.decoded.resize(start + quads * 3, 0);
+            let mut done = 0;
+            let out = self.decoded.get_mut(start..).unwrap_or_default();
+            for (out, quad) in out.chunks_exact_mut(3).zip(self.text.chunks_exact(4)) {
+                let (&[a, b, c, d], &mut [ref mut x, ref mut y, ref mut z]) = (quad, out) else { break };
+                let [a, b, c, d] = [a, b, c, d].map(|byte| B64[usize::from(byte)]);
+                if (a | b | c | d) >= 64 {
+                    break;
+                }
+                let n = (u32::from(a) << 18) | (u32::from(b) << 12) | (u32::from(c) << 6) | u32::from(d);
+                [_, *x, *y, *z] = n.to_be_bytes();
+                done += 1;
             }
-            let n = (u32::from(a) << 18) | (u32::from(b) << 12) | (u32::from(c) << 6) | u32::from(d);
-            let [_, x, y, z] = n.to_be_bytes();
-            self.decoded.extend_from_slice(&[x, y, z]);
-            self.text = after;
+            self.decoded.truncate(start + done * 3);
+            self.text = self.text.get(done * 4..).unwrap_or_default();
         }
         if self.decoded.len() < target && !self.text.is_empty() {
             // The end, padding or whitespace: the careful decoder, for everything left.
@@ -114,10 +124,22 @@ impl<'a> Feed<'a> {
 /// looks cost at most about twice one pass over what was inflated.
 const FIRST_LOOK_BYTES: usize = 2048;
 
+/// What one thread reuses from payload to payload: the inflate state (a fresh one is ~40 KB
+/// to allocate and zero, more than inflating a typical payload's first transaction event
+/// costs) and the two buffers, so that inspecting a payload allocates nothing (musl's
+/// allocator maps and unmaps pages for buffers of these sizes every time).
+struct Scratch {
+    state: Decompress,
+    decoded: Vec<u8>,
+    out: Vec<u8>,
+}
+
+/// Buffers that grew past this (a payload with megabytes before its first transaction) are
+/// not kept.
+const SCRATCH_KEEP_BYTES: usize = 64 << 10;
+
 thread_local! {
-    /// The inflate state of this thread, reused: a fresh one is ~40 KB to allocate and zero,
-    /// more than inflating a typical payload's first transaction event costs.
-    static INFLATE: std::cell::RefCell<Option<Decompress>> = const { std::cell::RefCell::new(None) };
+    static SCRATCH: std::cell::RefCell<Option<Scratch>> = const { std::cell::RefCell::new(None) };
 }
 
 /// Compressed bytes handed to the inflater per step. It inflates as much as its 32 KiB window
@@ -128,53 +150,91 @@ const INPUT_STEP: usize = 512;
 /// Inflates gzip (one or more members) or zlib, calling `look(output so far, whole)` each time
 /// the output has doubled and once at the end (`whole` = true), until `look` answers. `None`
 /// if it never does: corrupt or truncated input, or more than [`MAX_INFLATED_BYTES`].
-pub(super) fn inflate_until<T>(mut feed: Feed, mut look: impl FnMut(&[u8], bool) -> Option<T>) -> Option<T> {
-    INFLATE.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        let state = slot.get_or_insert_with(|| Decompress::new(false));
-        let gzip = feed.ensure(2)?.starts_with(&[0x1f, 0x8b]);
-        if gzip {
-            skip_gzip_header(&mut feed)?;
+pub(super) fn inflate_until<T>(mut feed: Feed, look: impl FnMut(&[u8], bool) -> Option<T>) -> Option<T> {
+    SCRATCH.with(|cell| {
+        let Ok(mut slot) = cell.try_borrow_mut() else {
+            // Not reentrant; never happens, but a fresh state is always correct.
+            let mut fresh = Scratch { state: Decompress::new(false), decoded: Vec::new(), out: Vec::new() };
+            return inflate_with(&mut fresh, feed, look);
+        };
+        let scratch =
+            slot.get_or_insert_with(|| Scratch { state: Decompress::new(false), decoded: Vec::new(), out: Vec::new() });
+        if feed.decoded.is_empty() {
+            std::mem::swap(&mut feed.decoded, &mut scratch.decoded);
+            feed.decoded.clear();
         }
-        state.reset(!gzip);
-        let mut out = Vec::with_capacity(FIRST_LOOK_BYTES);
-        let mut next_look = FIRST_LOOK_BYTES;
-        loop {
-            if out.len() == out.capacity() {
-                out.reserve(next_look.saturating_sub(out.len()).max(1024));
-            }
-            let (in_before, out_before) = (state.total_in(), out.len());
-            let input = feed.ensure(INPUT_STEP)?;
-            let step = input.get(..input.len().min(INPUT_STEP))?;
-            let status = state.decompress_vec(step, &mut out, FlushDecompress::None).ok()?;
-            let consumed = usize::try_from(state.total_in() - in_before).ok()?;
-            feed.take(consumed);
-            if out.len() as u64 > MAX_INFLATED_BYTES {
-                return None;
-            }
-            if status == Status::StreamEnd {
-                // Another gzip member may follow its 8-byte trailer (CRC-32 and size).
-                let next = feed.ensure(8 + 2)?.get(8..).is_some_and(|rest| gzip && rest.starts_with(&[0x1f, 0x8b]));
-                if !next {
-                    return look(&out, true);
-                }
-                feed.take(8);
-                skip_gzip_header(&mut feed)?;
-                state.reset(false);
-                continue;
-            }
-            if consumed == 0 && out.len() == out_before && out.len() < out.capacity() {
-                // No progress with room to write: the input is cut short (or corrupt).
-                return None;
-            }
-            if out.len() >= next_look {
-                if let Some(found) = look(&out, false) {
-                    return Some(found);
-                }
-                next_look = next_look.saturating_mul(2);
+        let found = inflate_with(scratch, feed, look);
+        for buffer in [&mut scratch.decoded, &mut scratch.out] {
+            if buffer.capacity() > SCRATCH_KEEP_BYTES {
+                *buffer = Vec::new();
             }
         }
+        found
     })
+}
+
+fn inflate_with<T>(scratch: &mut Scratch, mut feed: Feed, mut look: impl FnMut(&[u8], bool) -> Option<T>) -> Option<T> {
+    let found = inflate_steps(&mut scratch.state, &mut scratch.out, &mut feed, &mut look);
+    // The decoding buffer is kept for the next payload.
+    scratch.decoded = std::mem::take(&mut feed.decoded);
+    found
+}
+
+fn inflate_steps<T>(
+    state: &mut Decompress,
+    out: &mut Vec<u8>,
+    feed: &mut Feed,
+    look: &mut impl FnMut(&[u8], bool) -> Option<T>,
+) -> Option<T> {
+    let gzip = feed.ensure(2)?.starts_with(&[0x1f, 0x8b]);
+    if gzip {
+        skip_gzip_header(feed)?;
+    }
+    state.reset(!gzip);
+    // The output window ends at the next look, so that the inflater (which fills all the room
+    // it is given) stops there; `filled` is how much of it holds this payload's output. The
+    // buffer keeps its length from payload to payload (what lies past `filled` is stale), so
+    // it is zeroed only when it grows.
+    let mut filled = 0;
+    let mut next_look = FIRST_LOOK_BYTES;
+    loop {
+        let window = next_look.max(filled + 1024);
+        if out.len() < window {
+            out.resize(window, 0);
+        }
+        let (in_before, out_before) = (state.total_in(), state.total_out());
+        let input = feed.ensure(INPUT_STEP)?;
+        let step = input.get(..input.len().min(INPUT_STEP))?;
+        let status = state.decompress(step, out.get_mut(filled..window)?, FlushDecompress::None).ok()?;
+        let consumed = usize::try_from(state.total_in() - in_before).ok()?;
+        let produced = usize::try_from(state.total_out() - out_before).ok()?;
+        feed.take(consumed);
+        filled += produced;
+        if filled as u64 > MAX_INFLATED_BYTES {
+            return None;
+        }
+        if status == Status::StreamEnd {
+            // Another gzip member may follow its 8-byte trailer (CRC-32 and size).
+            let next = feed.ensure(8 + 2)?.get(8..).is_some_and(|rest| gzip && rest.starts_with(&[0x1f, 0x8b]));
+            if !next {
+                return look(out.get(..filled)?, true);
+            }
+            feed.take(8);
+            skip_gzip_header(feed)?;
+            state.reset(false);
+            continue;
+        }
+        if consumed == 0 && produced == 0 && filled < window {
+            // No progress with room to write: the input is cut short (or corrupt).
+            return None;
+        }
+        if filled >= next_look {
+            if let Some(found) = look(out.get(..filled)?, false) {
+                return Some(found);
+            }
+            next_look = next_look.saturating_mul(2);
+        }
+    }
 }
 
 /// Takes one gzip member header from `feed` (almost always 10 bytes; names and comments are
