@@ -145,6 +145,8 @@ pub fn spawn(mut config: PipelineConfig, events: Receiver<Event>) -> std::io::Re
         in_flight: None,
         failures: 0,
         retry_at: Instant::now(),
+        next_background: Instant::now(),
+        last_job_telemetry: false,
         last_telemetry: Instant::now(),
         init_reported: false,
         pipe_drained: true,
@@ -175,6 +177,11 @@ struct Pipeline {
     /// Deliveries that failed in a row, and when background delivery may try again.
     failures: u32,
     retry_at: Instant,
+    /// Background delivery (nobody waiting for it) starts no sooner than this: see
+    /// [`delivery::BACKGROUND_INTERVAL`].
+    next_background: Instant,
+    /// The last job carried telemetry (the next one carries logs if any wait).
+    last_job_telemetry: bool,
     /// When the last Telemetry API batch arrived (SHUTDOWN waits for the stream to go quiet).
     last_telemetry: Instant,
     /// `platform.initReport` (or `restoreReport`) has arrived: Init's log lines are all in.

@@ -126,3 +126,38 @@ fn shutdown_after_a_long_freeze_still_delivers_everything_in_time() {
     assert_each_once(&snap, EventKind::AgentPayload, &ids);
     assert_each_once(&snap, EventKind::Report, &ids);
 }
+
+#[test]
+fn a_busy_function_with_a_fast_new_relic_sends_batches_not_a_request_per_invocation() {
+    let started = Instant::now();
+    let env = Setup::new().start("batches");
+    let ids: Vec<String> =
+        (0..100).map(|n| env.invoke(Invocation { duration: Duration::ZERO, ..env.invocation(n) }).request_id).collect();
+    let requests_before_shutdown = env.collector.requests().len();
+    let elapsed = started.elapsed();
+    assert_eq!(env.shutdown("spindown").extensions[0].exit_code, Some(0));
+    assert_each_once(&env.collector.snapshot(), EventKind::AgentPayload, &ids);
+    // Background requests start at most once per 20 ms; only the first invocation (sparse:
+    // telemetry, then logs) waits for delivery. Holds however slow the machine is.
+    let bound = elapsed.as_millis() as usize / 20 + 1 + 2;
+    assert!(
+        requests_before_shutdown <= bound,
+        "{requests_before_shutdown} requests for 100 invocations in {elapsed:?} (at most {bound})"
+    );
+}
+
+#[test]
+fn a_busy_function_queueing_telemetry_before_every_job_still_gets_its_logs_out() {
+    let env = Setup::new().env("NEW_RELIC_EXTENSION_SEND_LOGS", "function").start("logs-not-starved");
+    let line = |n: usize| format!("line of invocation {n}");
+    let mut n = 0;
+    // Each invocation queues an agent payload and a REPORT line; telemetry goes first, but
+    // never twice in a row while logs wait, so the first invocation's line goes out while the
+    // function keeps running (a frozen sandbox sends nothing, so the test keeps invoking).
+    while !env.collector.logs().iter().any(|l| l.message.contains(&line(0))) {
+        assert!(n < 200, "no log line delivered in {n} busy invocations");
+        env.invoke(Invocation { duration: Duration::ZERO, logs: vec![line(n)], ..env.invocation(n) });
+        n += 1;
+    }
+    assert_eq!(env.shutdown("spindown").extensions[0].exit_code, Some(0));
+}
