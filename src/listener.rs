@@ -9,7 +9,7 @@
 //! so memory is bounded by the cap on connections times the cap on a body. It never logs per
 //! batch: with an `extension` subscription its own output would come back as telemetry.
 
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -161,9 +161,12 @@ fn accept_loop(listener: &TcpListener, tx: &Sender<Event>, settings: Settings) {
         let (tx, turn, idle) = (tx.clone(), Arc::clone(&parse_turn), idle.clone());
         // On spawn failure the closure is dropped: the slot is released, the stream closed.
         let _ = thread::Builder::new().name("telemetry-conn".into()).spawn(move || {
+            // One read buffer per thread, kept across its connections (Lambda's deliveries
+            // often come on a new connection each).
+            let mut buffer = vec![0u8; READ_BUFFER_BYTES];
             let mut next = Some(connection);
             while let Some(Connection { stream, slot, progress }) = next {
-                serve(&stream, &tx, &settings, &progress, &turn);
+                serve(&stream, &tx, &settings, &progress, &turn, &mut buffer);
                 // Free the slot before closing, so a peer that sees the close can reconnect.
                 drop(slot);
                 drop(stream);
@@ -212,6 +215,44 @@ impl Read for DeadlineReader<'_> {
     }
 }
 
+/// `BufReader` over a borrowed buffer, so a connection thread reuses one buffer for all its
+/// connections instead of allocating (and, with musl, mapping) 64 KiB for each.
+struct Buffered<'b, R> {
+    inner: R,
+    buffer: &'b mut [u8],
+    /// Bytes read but not consumed yet: `buffer[start..end]`.
+    start: usize,
+    end: usize,
+}
+
+impl<R: Read> Read for Buffered<'_, R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        // Large reads with nothing buffered bypass the buffer, as `BufReader` does.
+        if self.start == self.end && out.len() >= self.buffer.len() {
+            return self.inner.read(out);
+        }
+        let available = self.fill_buf()?;
+        let n = available.len().min(out.len());
+        out.get_mut(..n).unwrap_or_default().copy_from_slice(available.get(..n).unwrap_or_default());
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: Read> BufRead for Buffered<'_, R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.start == self.end {
+            self.end = self.inner.read(self.buffer)?;
+            self.start = 0;
+        }
+        Ok(self.buffer.get(self.start..self.end).unwrap_or_default())
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.start = (self.start + amount).min(self.end);
+    }
+}
+
 /// What one framed request delivered.
 enum Delivery {
     Body(Vec<u8>),
@@ -222,14 +263,21 @@ enum Delivery {
 /// Serves requests on one connection until it closes, fails, times out or asks to close.
 /// Bodies are parsed in turn with the other connections: parsing allocates a few times a
 /// body's size, and one parse at a time keeps that from multiplying by the connections.
-fn serve(stream: &TcpStream, tx: &Sender<Event>, settings: &Settings, progress: &Progress, parse_turn: &Mutex<()>) {
+fn serve(
+    stream: &TcpStream,
+    tx: &Sender<Event>,
+    settings: &Settings,
+    progress: &Progress,
+    parse_turn: &Mutex<()>,
+    buffer: &mut [u8],
+) {
     let _ = stream.set_write_timeout(Some(settings.idle));
     let _ = stream.set_nodelay(true);
     let reader =
         DeadlineReader { stream, idle: settings.idle.max(Duration::from_millis(1)), until: Instant::now(), set: None };
-    let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, reader);
+    let mut reader = Buffered { inner: reader, buffer, start: 0, end: 0 };
     loop {
-        reader.get_mut().until = Instant::now() + settings.request;
+        reader.inner.until = Instant::now() + settings.request;
         let Some((delivery, keep_alive)) = next_request(&mut reader, stream, &settings.limits) else {
             return;
         };
@@ -259,7 +307,7 @@ fn serve(stream: &TcpStream, tx: &Sender<Event>, settings: &Settings, progress: 
 /// must close without an answer: clean close, timeout, I/O error, unreadable request line,
 /// or a failed write (the sender will redeliver, so the body must not be processed twice).
 fn next_request(
-    reader: &mut BufReader<DeadlineReader>,
+    reader: &mut Buffered<DeadlineReader>,
     stream: &TcpStream,
     limits: &Limits,
 ) -> Option<(Delivery, bool)> {

@@ -275,3 +275,20 @@ fn clients_holding_every_slot_cannot_lock_a_delivery_out() {
     }
     drop(held);
 }
+
+#[test]
+fn the_borrowed_buffer_reads_lines_small_reads_and_large_reads_like_a_bufreader() {
+    let data: Vec<u8> = b"GET / HTTP/1.1\r\n".iter().copied().chain((0..200u8).cycle().take(10_000)).collect();
+    let mut buffer = [0u8; 64];
+    let mut reader = Buffered { inner: &data[..], buffer: &mut buffer, start: 0, end: 0 };
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("line");
+    assert_eq!(line, "GET / HTTP/1.1\r\n");
+    let mut small = [0u8; 10];
+    let n = reader.read(&mut small).expect("small read");
+    assert_eq!(&small[..n], &data[16..16 + n]);
+    // What is buffered comes first; then reads larger than the buffer go straight through.
+    let mut rest = Vec::new();
+    reader.read_to_end(&mut rest).expect("rest");
+    assert_eq!(rest, &data[16 + n..]);
+}
