@@ -79,8 +79,8 @@ impl Drain {
 
 /// Starts the named reader thread. It never keeps the process alive (the process exits
 /// around it).
-pub fn spawn_reader(path: PathBuf, tx: crossbeam_channel::Sender<Event>) -> io::Result<Reader> {
-    let (drain, prepared) = prepare_reader(path, tx)?;
+pub fn spawn_reader(path: PathBuf, tx: crossbeam_channel::Sender<Event>, inspect: bool) -> io::Result<Reader> {
+    let (drain, prepared) = prepare_reader(path, tx, inspect)?;
     Ok(Reader { thread: prepared.start()?, drain })
 }
 
@@ -90,30 +90,43 @@ pub struct PreparedReader {
     opened: Option<File>,
     tx: crossbeam_channel::Sender<Event>,
     wake: UnixStream,
+    inspect: bool,
 }
 
 impl PreparedReader {
     /// Starts the named reader thread.
     pub fn start(self) -> io::Result<thread::JoinHandle<()>> {
-        let PreparedReader { path, opened, tx, wake } = self;
-        thread::Builder::new().name("agent-pipe".into()).spawn(move || read_loop(&path, opened, &tx, &wake))
+        let PreparedReader { path, opened, tx, wake, inspect } = self;
+        let out = Out { tx, inspect };
+        thread::Builder::new().name("agent-pipe".into()).spawn(move || read_loop(&path, opened, &out, &wake))
     }
 }
 
 /// Opens the FIFO now (so it has a reader from before the first `event/next`: a writer never
 /// blocks on it, even while the sandbox is frozen) and returns the reader's drain handle and
 /// the reader, whose thread another thread can start later, off the path to the first
-/// `event/next`. If the open fails, the thread tries again itself.
-pub fn prepare_reader(path: PathBuf, tx: crossbeam_channel::Sender<Event>) -> io::Result<(Drain, PreparedReader)> {
+/// `event/next`. If the open fails, the thread tries again itself. With `inspect`, the reader
+/// reads every payload's ids itself (see [`AgentPayload::info`]).
+pub fn prepare_reader(
+    path: PathBuf,
+    tx: crossbeam_channel::Sender<Event>,
+    inspect: bool,
+) -> io::Result<(Drain, PreparedReader)> {
     let (ours, theirs) = UnixStream::pair()?;
     let opened = open_fifo(&path).ok();
-    Ok((Drain(ours), PreparedReader { path, opened, tx, wake: theirs }))
+    Ok((Drain(ours), PreparedReader { path, opened, tx, wake: theirs, inspect }))
+}
+
+/// Where payloads go, and whether the reader reads their ids first.
+struct Out {
+    tx: crossbeam_channel::Sender<Event>,
+    inspect: bool,
 }
 
 /// The channel is gone: nobody will ever read what we send.
 struct Disconnected;
 
-fn read_loop(path: &Path, mut opened: Option<File>, tx: &crossbeam_channel::Sender<Event>, wake: &UnixStream) {
+fn read_loop(path: &Path, mut opened: Option<File>, tx: &Out, wake: &UnixStream) {
     let mut failures = 0;
     loop {
         match opened.take().map_or_else(|| open_fifo(path), Ok) {
@@ -158,7 +171,7 @@ enum StreamEnd {
 /// Reads the byte stream, forwarding every complete top-level JSON value as soon as it is
 /// whole. An unfinished tail is kept until more bytes come; if none come within
 /// [`TAIL_TIMEOUT`] (a truncated or non-JSON write), it is forwarded as it is.
-fn stream(mut file: File, tx: &crossbeam_channel::Sender<Event>, wake: &UnixStream) -> Result<(), StreamEnd> {
+fn stream(mut file: File, tx: &Out, wake: &UnixStream) -> Result<(), StreamEnd> {
     let disconnected = |_| StreamEnd::Disconnected;
     let mut pending: Vec<u8> = Vec::new();
     // Since when the bytes in `pending` have been waiting to become whole.
@@ -186,7 +199,7 @@ fn stream(mut file: File, tx: &crossbeam_channel::Sender<Event>, wake: &UnixStre
             forward(&pending, tx).map_err(disconnected)?;
             pending = Vec::new();
             if drain {
-                tx.send(Event::PipeDrained).map_err(|_| StreamEnd::Disconnected)?;
+                tx.tx.send(Event::PipeDrained).map_err(|_| StreamEnd::Disconnected)?;
             }
             continue;
         }
@@ -258,21 +271,21 @@ fn wait(file: &File, wake: Option<&UnixStream>, limit: Option<Duration>) -> (boo
 }
 
 /// One event per payload in `bytes`; whitespace-only input sends nothing.
-fn forward(bytes: &[u8], tx: &crossbeam_channel::Sender<Event>) -> Result<(), Disconnected> {
+fn forward(bytes: &[u8], tx: &Out) -> Result<(), Disconnected> {
     for piece in payload::split(bytes) {
         send(piece, tx)?;
     }
     Ok(())
 }
 
-fn send(piece: &[u8], tx: &crossbeam_channel::Sender<Event>) -> Result<(), Disconnected> {
+fn send(piece: &[u8], out: &Out) -> Result<(), Disconnected> {
     let event = AgentPayload {
         // Validating is much cheaper than the lossy conversion, which is only for bad bytes.
         text: std::str::from_utf8(piece).map_or_else(|_| String::from_utf8_lossy(piece).into_owned(), str::to_owned),
-        info: payload::inspect(piece),
+        info: out.inspect.then(|| payload::inspect(piece)),
         received_ms: timefmt::now_ms(),
     };
-    tx.send(Event::AgentPayload(event)).map_err(|_| Disconnected)
+    out.tx.send(Event::AgentPayload(event)).map_err(|_| Disconnected)
 }
 
 #[cfg(test)]

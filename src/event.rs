@@ -48,8 +48,9 @@ pub struct Invoke {
 pub struct AgentPayload {
     /// The payload text, forwarded unchanged (lossy only if it was not UTF-8).
     pub text: String,
-    /// What could be read from inside it (request id, trace id).
-    pub info: PayloadInfo,
+    /// What could be read from inside it (request id, trace id); `None` when the reader did
+    /// not look (the pipeline reads it only when it needs to: see `Pipeline::payload_info`).
+    pub info: Option<PayloadInfo>,
     /// When the reader got it, Unix epoch milliseconds.
     pub received_ms: u64,
 }

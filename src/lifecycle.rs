@@ -108,7 +108,9 @@ impl Setup<'_> {
         let mut starters: Vec<pipeline::Starter> = Vec::new();
         let drain = match agent_pipe::create(&self.config.pipe_path) {
             Ok(()) => {
-                let (drain, reader) = agent_pipe::prepare_reader(self.config.pipe_path.clone(), tx.clone())
+                // Trace ids are read from every payload only when logs carry them.
+                let inspect = self.config.collect_trace_id;
+                let (drain, reader) = agent_pipe::prepare_reader(self.config.pipe_path.clone(), tx.clone(), inspect)
                     .map_err(io("failed to start the pipe reader"))?;
                 starters.push(("the agent pipe reader", Box::new(move || reader.start().map(drop))));
                 Some(drain)

@@ -48,14 +48,30 @@ fn glued_payloads_in_one_write_become_two_events() {
     let fifo = dir.0.join("newrelic-telemetry");
     create(&fifo).unwrap();
     let (tx, rx) = crossbeam_channel::bounded(16);
-    spawn_reader(fifo.clone(), tx).unwrap();
+    spawn_reader(fifo.clone(), tx, true).unwrap();
     write_once(&fifo, &[FIRST, b"\n", SECOND].concat());
     let (first, second) = (next_payload(&rx), next_payload(&rx));
     assert_eq!(first.text.as_bytes(), FIRST);
-    assert_eq!(first.info.request_id.as_deref(), Some("7f1c0d2a-0001-4c5e-9a7b-000000000001"));
+    assert_eq!(first.info.as_ref().and_then(|i| i.request_id.as_deref()), Some("7f1c0d2a-0001-4c5e-9a7b-000000000001"));
     assert_eq!(second.text.as_bytes(), SECOND);
-    assert_eq!(second.info.request_id.as_deref(), Some("7f1c0d2a-0002-4c5e-9a7b-000000000002"));
+    assert_eq!(
+        second.info.as_ref().and_then(|i| i.request_id.as_deref()),
+        Some("7f1c0d2a-0002-4c5e-9a7b-000000000002")
+    );
     assert!(first.received_ms > 0 && second.received_ms >= first.received_ms);
+}
+
+#[test]
+fn without_inspect_payloads_are_forwarded_unread() {
+    let dir = TempDir::new("unread");
+    let fifo = dir.0.join("newrelic-telemetry");
+    create(&fifo).unwrap();
+    let (tx, rx) = crossbeam_channel::bounded(16);
+    spawn_reader(fifo.clone(), tx, false).unwrap();
+    write_once(&fifo, FIRST);
+    let first = next_payload(&rx);
+    assert_eq!(first.text.as_bytes(), FIRST);
+    assert!(first.info.is_none(), "the pipeline reads the ids when it needs them");
 }
 
 #[test]
@@ -64,7 +80,7 @@ fn a_writer_that_writes_nothing_sends_nothing() {
     let fifo = dir.0.join("newrelic-telemetry");
     create(&fifo).unwrap();
     let (tx, rx) = crossbeam_channel::bounded(16);
-    spawn_reader(fifo.clone(), tx).unwrap();
+    spawn_reader(fifo.clone(), tx, true).unwrap();
     write_once(&fifo, b"");
     write_once(&fifo, b" \n");
     write_once(&fifo, FIRST);
@@ -79,7 +95,7 @@ fn reader_ends_when_the_channel_is_gone() {
     let fifo = dir.0.join("newrelic-telemetry");
     create(&fifo).unwrap();
     let (tx, rx) = crossbeam_channel::bounded(16);
-    let reader = spawn_reader(fifo.clone(), tx).unwrap();
+    let reader = spawn_reader(fifo.clone(), tx, true).unwrap();
     drop(rx);
     write_once(&fifo, FIRST);
     reader.thread.join().unwrap();
@@ -89,12 +105,12 @@ fn reader_ends_when_the_channel_is_gone() {
 fn reader_ends_when_the_fifo_is_missing_or_not_a_fifo() {
     let dir = TempDir::new("missing");
     let (tx, rx) = crossbeam_channel::bounded(16);
-    spawn_reader(dir.0.join("absent"), tx).unwrap().thread.join().unwrap();
+    spawn_reader(dir.0.join("absent"), tx, true).unwrap().thread.join().unwrap();
     // A regular file would read the same bytes forever: refused, nothing sent.
     let file = dir.0.join("regular");
     fs::write(&file, FIRST).unwrap();
     let (tx2, rx2) = crossbeam_channel::bounded(16);
-    spawn_reader(file, tx2).unwrap().thread.join().unwrap();
+    spawn_reader(file, tx2, true).unwrap().thread.join().unwrap();
     assert!(rx.is_empty() && rx2.is_empty());
 }
 
@@ -106,7 +122,7 @@ fn back_to_back_writers_lose_nothing() {
     let fifo = dir.0.join("newrelic-telemetry");
     create(&fifo).unwrap();
     let (tx, rx) = crossbeam_channel::unbounded();
-    spawn_reader(fifo.clone(), tx).unwrap();
+    spawn_reader(fifo.clone(), tx, true).unwrap();
     for _ in 0..300 {
         write_once(&fifo, FIRST);
     }
@@ -121,7 +137,7 @@ fn an_unfinished_write_is_forwarded_as_is_and_the_next_payload_survives() {
     let fifo = dir.0.join("newrelic-telemetry");
     create(&fifo).unwrap();
     let (tx, rx) = crossbeam_channel::unbounded();
-    spawn_reader(fifo.clone(), tx).unwrap();
+    spawn_reader(fifo.clone(), tx, true).unwrap();
     write_once(&fifo, b"plain text from a confused agent");
     assert_eq!(next_payload(&rx).text, "plain text from a confused agent");
     let cut = &FIRST[..FIRST.len() / 2];
@@ -136,7 +152,7 @@ fn a_broken_write_does_not_hold_back_a_busy_agents_payloads() {
     let fifo = dir.0.join("newrelic-telemetry");
     create(&fifo).unwrap();
     let (tx, rx) = crossbeam_channel::unbounded();
-    spawn_reader(fifo.clone(), tx).unwrap();
+    spawn_reader(fifo.clone(), tx, true).unwrap();
     write_once(&fifo, br#"{"broken": "#);
     // The scenario: an agent writing a good payload every 40 ms, so the pipe is never
     // quiet for TAIL_TIMEOUT. The tail must still be settled TAIL_TIMEOUT after it began.
@@ -159,7 +175,7 @@ fn a_drain_hands_over_a_held_tail_before_its_marker() {
     let fifo = dir.0.join("newrelic-telemetry");
     create(&fifo).unwrap();
     let (tx, rx) = crossbeam_channel::unbounded();
-    let reader = spawn_reader(fifo.clone(), tx).unwrap();
+    let reader = spawn_reader(fifo.clone(), tx, true).unwrap();
     write_once(&fifo, &[FIRST, b"[1,\"NR_LAMBDA_MONITORING\",\"cut"].concat());
     assert_eq!(next_payload(&rx).text.as_bytes(), FIRST);
     assert!(reader.drain.request());
@@ -178,7 +194,7 @@ fn a_payload_in_two_writes_arrives_whole() {
     let fifo = dir.0.join("newrelic-telemetry");
     create(&fifo).unwrap();
     let (tx, rx) = crossbeam_channel::unbounded();
-    spawn_reader(fifo.clone(), tx).unwrap();
+    spawn_reader(fifo.clone(), tx, true).unwrap();
     let mut writer = fs::OpenOptions::new().write(true).open(&fifo).unwrap();
     let (a, b) = FIRST.split_at(100);
     writer.write_all(a).unwrap();
