@@ -16,6 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::event::{AgentPayload, Event};
+use crate::signals::Watch;
 use crate::{payload, timefmt};
 
 /// Most bytes held from one open before they are forwarded. Real payloads are ~2 KB; a text
@@ -91,14 +92,22 @@ pub struct PreparedReader {
     tx: crossbeam_channel::Sender<Event>,
     wake: UnixStream,
     inspect: bool,
+    sigterm: Option<Watch>,
 }
 
 impl PreparedReader {
     /// Starts the named reader thread.
     pub fn start(self) -> io::Result<thread::JoinHandle<()>> {
-        let PreparedReader { path, opened, tx, wake, inspect } = self;
+        let PreparedReader { path, opened, tx, wake, inspect, sigterm } = self;
         let out = Out { tx, inspect };
-        thread::Builder::new().name("agent-pipe".into()).spawn(move || read_loop(&path, opened, &out, &wake))
+        thread::Builder::new().name("agent-pipe".into()).spawn(move || {
+            let mut sigterm = sigterm;
+            read_loop(&path, opened, &out, &wake, &mut sigterm);
+            // Whoever watches for SIGTERM must outlive the reader.
+            if let Some(watch) = sigterm {
+                watch.spawn();
+            }
+        })
     }
 }
 
@@ -114,7 +123,15 @@ pub fn prepare_reader(
 ) -> io::Result<(Drain, PreparedReader)> {
     let (ours, theirs) = UnixStream::pair()?;
     let opened = open_fifo(&path).ok();
-    Ok((Drain(ours), PreparedReader { path, opened, tx, wake: theirs, inspect }))
+    Ok((Drain(ours), PreparedReader { path, opened, tx, wake: theirs, inspect, sigterm: None }))
+}
+
+impl PreparedReader {
+    /// The reader also watches for SIGTERM (see `signals`): one thread fewer to wake at every
+    /// freeze and thaw.
+    pub fn watch_sigterm(&mut self, watch: Watch) {
+        self.sigterm = Some(watch);
+    }
 }
 
 /// Where payloads go, and whether the reader reads their ids first.
@@ -126,12 +143,12 @@ struct Out {
 /// The channel is gone: nobody will ever read what we send.
 struct Disconnected;
 
-fn read_loop(path: &Path, mut opened: Option<File>, tx: &Out, wake: &UnixStream) {
+fn read_loop(path: &Path, mut opened: Option<File>, tx: &Out, wake: &UnixStream, sigterm: &mut Option<Watch>) {
     let mut failures = 0;
     loop {
         match opened.take().map_or_else(|| open_fifo(path), Ok) {
             Ok(file) => {
-                if let Err(e) = stream(file, tx, wake) {
+                if let Err(e) = stream(file, tx, wake, sigterm) {
                     match e {
                         StreamEnd::Disconnected => return,
                         StreamEnd::Io(e) => crate::warn!("agent pipe read failed: {e}"),
@@ -171,7 +188,7 @@ enum StreamEnd {
 /// Reads the byte stream, forwarding every complete top-level JSON value as soon as it is
 /// whole. An unfinished tail is kept until more bytes come; if none come within
 /// [`TAIL_TIMEOUT`] (a truncated or non-JSON write), it is forwarded as it is.
-fn stream(mut file: File, tx: &Out, wake: &UnixStream) -> Result<(), StreamEnd> {
+fn stream(mut file: File, tx: &Out, wake: &UnixStream, sigterm: &mut Option<Watch>) -> Result<(), StreamEnd> {
     let disconnected = |_| StreamEnd::Disconnected;
     let mut pending: Vec<u8> = Vec::new();
     // Since when the bytes in `pending` have been waiting to become whole.
@@ -182,7 +199,15 @@ fn stream(mut file: File, tx: &Out, wake: &UnixStream) -> Result<(), StreamEnd> 
         // Timed from when the tail started, not from the last byte: a busy agent writing good
         // payloads behind a broken one must not keep them waiting.
         let limit = (!pending.is_empty()).then(|| TAIL_TIMEOUT.saturating_sub(waiting_since.elapsed()));
-        let (data, mut drain) = wait(&file, wake_open.then_some(wake), limit);
+        let (data, mut drain, term) = wait(&file, wake_open.then_some(wake), sigterm.as_ref(), limit);
+        if term {
+            if let Some(watch) = sigterm.as_mut() {
+                watch.fire();
+            }
+            if !data && !drain {
+                continue;
+            }
+        }
         if drain {
             let mut token = [0u8; 64];
             // EOF: the other side is gone (the pipeline ended); stop listening to it.
@@ -251,23 +276,33 @@ fn read_available(file: &mut File, chunk: &mut [u8], pending: &mut Vec<u8>) -> i
     }
 }
 
-/// Waits until the FIFO has bytes or a drain is requested, at most `limit` (forever if
-/// `None`). Returns (FIFO readable, drain requested).
-fn wait(file: &File, wake: Option<&UnixStream>, limit: Option<Duration>) -> (bool, bool) {
+/// Waits until the FIFO has bytes, a drain is requested or SIGTERM's pipe is readable, at
+/// most `limit` (forever if `None`). Returns (FIFO readable, drain requested, SIGTERM).
+fn wait(
+    file: &File,
+    wake: Option<&UnixStream>,
+    sigterm: Option<&Watch>,
+    limit: Option<Duration>,
+) -> (bool, bool, bool) {
     use std::os::fd::AsRawFd;
     let mut fds = [
         libc::pollfd { fd: file.as_raw_fd(), events: libc::POLLIN, revents: 0 },
         // A negative fd is ignored by poll.
         libc::pollfd { fd: wake.map_or(-1, AsRawFd::as_raw_fd), events: libc::POLLIN, revents: 0 },
+        libc::pollfd { fd: sigterm.map_or(-1, Watch::fd), events: libc::POLLIN, revents: 0 },
     ];
     let millis = limit.map_or(-1, |l| libc::c_int::try_from(l.as_millis()).unwrap_or(libc::c_int::MAX));
-    // SAFETY: `fds` is an array of two valid pollfds that outlives the call; nfds matches it.
-    let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, millis) };
+    // SAFETY: `fds` is an array of three valid pollfds that outlives the call; nfds matches it.
+    let ready = unsafe { libc::poll(fds.as_mut_ptr(), 3, millis) };
     if ready <= 0 {
-        return (false, false);
+        return (false, false, false);
     }
-    let [fifo, drain] = fds;
-    (fifo.revents & libc::POLLIN != 0, drain.revents & (libc::POLLIN | libc::POLLHUP) != 0)
+    let [fifo, drain, term] = fds;
+    (
+        fifo.revents & libc::POLLIN != 0,
+        drain.revents & (libc::POLLIN | libc::POLLHUP) != 0,
+        term.revents & libc::POLLIN != 0,
+    )
 }
 
 /// One event per payload in `bytes`; whitespace-only input sends nothing.

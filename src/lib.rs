@@ -36,8 +36,8 @@ pub mod timefmt;
 pub fn run() -> i32 {
     let (config, warnings) = config::Config::from_env();
     log::init(config.log_level, config.logs_enabled);
-    // Before any thread starts (every thread must inherit the blocked SIGTERM), and before the
-    // first line, so whoever sees the extension start can rely on its SIGTERM handling.
+    // Before any thread starts, and before the first line, so whoever sees the extension start
+    // can rely on its SIGTERM handling.
     let terminator = signals::install();
     let name = extension_name();
     info!("{} {} starting as {name:?}", lifecycle::PRODUCT, lifecycle::VERSION);

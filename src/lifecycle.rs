@@ -65,7 +65,7 @@ pub fn run(config: Config, name: &str, terminator: &Terminator) -> i32 {
         }
         _ => String::new(),
     };
-    let setup = Setup { config: &config, api: &api, id: &id, key, network, function_name, function_arn };
+    let setup = Setup { config: &config, api: &api, id: &id, key, network, function_name, function_arn, terminator };
     match setup.start() {
         Ok(tx) => {
             let on_term = tx.clone();
@@ -73,6 +73,10 @@ pub fn run(config: Config, name: &str, terminator: &Terminator) -> i32 {
                 let reason = ShutdownReason::Other("SIGTERM".into());
                 finish(&on_term, reason, Instant::now() + signals::SIGTERM_BUDGET);
             }));
+            // The agent pipe reader watches for SIGTERM; without one, a thread of its own.
+            if let Some(watch) = terminator.take_watch() {
+                watch.spawn();
+            }
             event_loop(&config, &api, &id, &tx, terminator)
         }
         Err(e) => {
@@ -94,6 +98,7 @@ struct Setup<'a> {
     network: Network,
     function_name: String,
     function_arn: String,
+    terminator: &'a Terminator,
 }
 
 impl Setup<'_> {
@@ -110,8 +115,12 @@ impl Setup<'_> {
             Ok(()) => {
                 // Trace ids are read from every payload only when logs carry them.
                 let inspect = self.config.collect_trace_id;
-                let (drain, reader) = agent_pipe::prepare_reader(self.config.pipe_path.clone(), tx.clone(), inspect)
-                    .map_err(io("failed to start the pipe reader"))?;
+                let (drain, mut reader) =
+                    agent_pipe::prepare_reader(self.config.pipe_path.clone(), tx.clone(), inspect)
+                        .map_err(io("failed to start the pipe reader"))?;
+                if let Some(watch) = self.terminator.take_watch() {
+                    reader.watch_sigterm(watch);
+                }
                 starters.push(("the agent pipe reader", Box::new(move || reader.start().map(drop))));
                 Some(drain)
             }

@@ -168,3 +168,20 @@ fn during_init_it_exits_0_at_once() {
     assert_eq!(status.code(), Some(0), "{status:?}");
     assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
 }
+
+#[test]
+fn without_an_agent_pipe_a_thread_of_its_own_takes_it() {
+    // The FIFO cannot be created, so there is no pipe reader, which otherwise watches for SIGTERM.
+    let env = Setup::new()
+        .env("NEW_RELIC_EXTENSION_PIPE_PATH", "/nonexistent-directory/newrelic-telemetry")
+        .config(|c| c.freeze = false)
+        .start("sigterm-no-pipe");
+    let ids: Vec<String> =
+        (0..4).map(|n| env.invoke(Invocation { payloads: Vec::new(), ..env.invocation(n) }).request_id).collect();
+    assert!(env.line("cannot create the agent pipe").is_some(), "{}", env.output());
+    let (took, summary) = terminate(&env);
+    assert!(took < EXIT_WITHIN, "took {took:?}");
+    assert!(summary.contains("dropped 0"), "{summary}");
+    assert_exited_0(&env);
+    assert_each_once(&env.collector.snapshot(), EventKind::Report, &ids);
+}
