@@ -42,13 +42,19 @@ fn mode(path: &Path) -> u32 {
     fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
-#[test]
-fn glued_payloads_in_one_write_become_two_events() {
-    let dir = TempDir::new("glued");
+/// A FIFO in a fresh directory and a reader started on it (reading ids when `inspect`).
+fn running(tag: &str, inspect: bool) -> (TempDir, PathBuf, crossbeam_channel::Receiver<Event>, Reader) {
+    let dir = TempDir::new(tag);
     let fifo = dir.0.join("newrelic-telemetry");
     create(&fifo).unwrap();
-    let (tx, rx) = crossbeam_channel::bounded(16);
-    spawn_reader(fifo.clone(), tx, true).unwrap();
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let reader = spawn_reader(fifo.clone(), tx, inspect).unwrap();
+    (dir, fifo, rx, reader)
+}
+
+#[test]
+fn glued_payloads_in_one_write_become_two_events() {
+    let (_dir, fifo, rx, _reader) = running("glued", true);
     write_once(&fifo, &[FIRST, b"\n", SECOND].concat());
     let (first, second) = (next_payload(&rx), next_payload(&rx));
     assert_eq!(first.text.as_bytes(), FIRST);
@@ -63,11 +69,7 @@ fn glued_payloads_in_one_write_become_two_events() {
 
 #[test]
 fn without_inspect_payloads_are_forwarded_unread() {
-    let dir = TempDir::new("unread");
-    let fifo = dir.0.join("newrelic-telemetry");
-    create(&fifo).unwrap();
-    let (tx, rx) = crossbeam_channel::bounded(16);
-    spawn_reader(fifo.clone(), tx, false).unwrap();
+    let (_dir, fifo, rx, _reader) = running("unread", false);
     write_once(&fifo, FIRST);
     let first = next_payload(&rx);
     assert_eq!(first.text.as_bytes(), FIRST);
@@ -76,11 +78,7 @@ fn without_inspect_payloads_are_forwarded_unread() {
 
 #[test]
 fn a_writer_that_writes_nothing_sends_nothing() {
-    let dir = TempDir::new("empty");
-    let fifo = dir.0.join("newrelic-telemetry");
-    create(&fifo).unwrap();
-    let (tx, rx) = crossbeam_channel::bounded(16);
-    spawn_reader(fifo.clone(), tx, true).unwrap();
+    let (_dir, fifo, rx, _reader) = running("empty", true);
     write_once(&fifo, b"");
     write_once(&fifo, b" \n");
     write_once(&fifo, FIRST);
@@ -91,11 +89,7 @@ fn a_writer_that_writes_nothing_sends_nothing() {
 
 #[test]
 fn reader_ends_when_the_channel_is_gone() {
-    let dir = TempDir::new("disconnected");
-    let fifo = dir.0.join("newrelic-telemetry");
-    create(&fifo).unwrap();
-    let (tx, rx) = crossbeam_channel::bounded(16);
-    let reader = spawn_reader(fifo.clone(), tx, true).unwrap();
+    let (_dir, fifo, rx, reader) = running("disconnected", true);
     drop(rx);
     write_once(&fifo, FIRST);
     reader.thread.join().unwrap();
@@ -118,11 +112,7 @@ fn reader_ends_when_the_fifo_is_missing_or_not_a_fifo() {
 fn back_to_back_writers_lose_nothing() {
     // Each write is its own open/write/close, as fast as possible: with a reader that
     // reopened after every EOF, writes landing between its EOF and its close were lost.
-    let dir = TempDir::new("back-to-back");
-    let fifo = dir.0.join("newrelic-telemetry");
-    create(&fifo).unwrap();
-    let (tx, rx) = crossbeam_channel::unbounded();
-    spawn_reader(fifo.clone(), tx, true).unwrap();
+    let (_dir, fifo, rx, _reader) = running("back-to-back", true);
     for _ in 0..300 {
         write_once(&fifo, FIRST);
     }
@@ -133,11 +123,7 @@ fn back_to_back_writers_lose_nothing() {
 
 #[test]
 fn an_unfinished_write_is_forwarded_as_is_and_the_next_payload_survives() {
-    let dir = TempDir::new("truncated");
-    let fifo = dir.0.join("newrelic-telemetry");
-    create(&fifo).unwrap();
-    let (tx, rx) = crossbeam_channel::unbounded();
-    spawn_reader(fifo.clone(), tx, true).unwrap();
+    let (_dir, fifo, rx, _reader) = running("truncated", true);
     write_once(&fifo, b"plain text from a confused agent");
     assert_eq!(next_payload(&rx).text, "plain text from a confused agent");
     let cut = &FIRST[..FIRST.len() / 2];
@@ -148,11 +134,7 @@ fn an_unfinished_write_is_forwarded_as_is_and_the_next_payload_survives() {
 
 #[test]
 fn a_broken_write_does_not_hold_back_a_busy_agents_payloads() {
-    let dir = TempDir::new("busy-after-broken");
-    let fifo = dir.0.join("newrelic-telemetry");
-    create(&fifo).unwrap();
-    let (tx, rx) = crossbeam_channel::unbounded();
-    spawn_reader(fifo.clone(), tx, true).unwrap();
+    let (_dir, fifo, rx, _reader) = running("busy-after-broken", true);
     write_once(&fifo, br#"{"broken": "#);
     // The scenario: an agent writing a good payload every 40 ms, so the pipe is never
     // quiet for TAIL_TIMEOUT. The tail must still be settled TAIL_TIMEOUT after it began.
@@ -171,11 +153,7 @@ fn a_broken_write_does_not_hold_back_a_busy_agents_payloads() {
 
 #[test]
 fn a_drain_hands_over_a_held_tail_before_its_marker() {
-    let dir = TempDir::new("drain");
-    let fifo = dir.0.join("newrelic-telemetry");
-    create(&fifo).unwrap();
-    let (tx, rx) = crossbeam_channel::unbounded();
-    let reader = spawn_reader(fifo.clone(), tx, true).unwrap();
+    let (_dir, fifo, rx, reader) = running("drain", true);
     write_once(&fifo, &[FIRST, b"[1,\"NR_LAMBDA_MONITORING\",\"cut"].concat());
     assert_eq!(next_payload(&rx).text.as_bytes(), FIRST);
     assert!(reader.drain.request());
@@ -190,11 +168,7 @@ fn a_drain_hands_over_a_held_tail_before_its_marker() {
 
 #[test]
 fn a_payload_in_two_writes_arrives_whole() {
-    let dir = TempDir::new("two-writes");
-    let fifo = dir.0.join("newrelic-telemetry");
-    create(&fifo).unwrap();
-    let (tx, rx) = crossbeam_channel::unbounded();
-    spawn_reader(fifo.clone(), tx, true).unwrap();
+    let (_dir, fifo, rx, _reader) = running("two-writes", true);
     let mut writer = fs::OpenOptions::new().write(true).open(&fifo).unwrap();
     let (a, b) = FIRST.split_at(100);
     writer.write_all(a).unwrap();
