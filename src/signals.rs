@@ -101,9 +101,12 @@ impl Watch {
 
     /// A thread of its own watches the pipe (when there is no agent pipe reader to do it).
     pub fn spawn(mut self) {
-        let started = std::thread::Builder::new().name("sigterm-watch".into()).spawn(move || loop {
-            wait_readable(self.fd());
-            self.fire();
+        let started = std::thread::Builder::new().name("sigterm-watch".into()).spawn(move || {
+            while wait_readable(self.fd()) {
+                self.fire();
+            }
+            warn!("the SIGTERM watcher stopped; a SIGTERM ends the extension without delivering");
+            ARMED.store(false, Ordering::SeqCst);
         });
         if let Err(e) = started {
             warn!("cannot start the SIGTERM watcher ({e}); a SIGTERM ends the extension without delivering");
@@ -193,9 +196,11 @@ fn set_handler() -> io::Result<()> {
     Ok(())
 }
 
-/// Blocks until `fd` is readable (or poll is interrupted).
-fn wait_readable(fd: RawFd) {
+/// Blocks until `fd` is readable (true), or interrupted (true: look again); false when poll
+/// fails for good.
+fn wait_readable(fd: RawFd) -> bool {
     let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
     // SAFETY: one valid pollfd that outlives the call.
-    unsafe { libc::poll(&mut pfd, 1, -1) };
+    let ready = unsafe { libc::poll(&mut pfd, 1, -1) };
+    ready > 0 || io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
 }

@@ -1,7 +1,8 @@
 //! The pipeline's delivery bookkeeping: when to hand a job to the sender, what a finished job
 //! means, and when a pending flush or shutdown is answered. Background delivery runs whenever
 //! data is queued and no job is in flight (paused after failures); a flush additionally waits
-//! for delivery when the policy says so. Telemetry goes before logs when both are queued, but not twice in a row while logs wait.
+//! for delivery when the policy says so. Telemetry goes before logs when both are queued, but
+//! not twice in a row while logs wait.
 
 use std::time::{Duration, Instant};
 
