@@ -211,11 +211,13 @@ impl Pipeline {
     }
 
     /// The ids inside a payload the reader did not look into, read only when they matter. The
-    /// agent writes its payload before the runtime responds, so a payload that arrives while
-    /// the current invocation's flush waits for its payload is that invocation's: reading its
-    /// ids (base64, inflate, scan: about 60 % of the extension's instructions per invocation)
-    /// would only confirm it. Anything else (a second payload, one between invocations) is
-    /// read, so a late payload of an earlier invocation does not release this one's flush.
+    /// agent writes its payload before the runtime responds, and `event/next` waits for it, so
+    /// the first payload that arrives while the current invocation's flush waits for one is
+    /// that invocation's: reading its ids (base64, inflate, scan: about 60 % of the extension's
+    /// instructions per invocation) would only confirm it. Anything else (a second payload, one
+    /// between invocations) is read and attributed by its request id. Only a payload so late
+    /// that its own invocation stopped waiting for it, read first in the next one, is taken
+    /// for the wrong one: that flush ends one payload early; the payload is forwarded as is.
     fn payload_info(&self, read: Option<PayloadInfo>, text: &str) -> PayloadInfo {
         if let Some(info) = read {
             return info;
