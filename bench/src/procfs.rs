@@ -36,6 +36,26 @@ pub fn parse_schedstat(text: &str) -> Option<u64> {
     text.split_whitespace().next()?.parse().ok()
 }
 
+/// The third field of a `schedstat` file: how many times the thread was put on a CPU (each
+/// wake-up, and each return after a preemption).
+pub fn parse_schedstat_runs(text: &str) -> Option<u64> {
+    text.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// How many times, so far, the live threads of `pid` were put on a CPU (see
+/// [`parse_schedstat_runs`]). A frozen process's threads are each stopped and woken again by
+/// every freeze, so this counts what threads cost beyond their instructions.
+pub fn cpu_runs(pid: u32) -> Option<u64> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let path = task.ok()?.path().join("schedstat");
+        if let Some(runs) = std::fs::read_to_string(path).ok().as_deref().and_then(parse_schedstat_runs) {
+            total += runs;
+        }
+    }
+    Some(total)
+}
+
 /// Time on a CPU so far of every live thread of `pid`, from the scheduler's
 /// nanosecond account. Exact where ticks are a sample: a thread is charged a
 /// whole tick when it happens to run at one, so 200 invocations of well under
@@ -81,6 +101,8 @@ mod tests {
         assert_eq!(parse_schedstat("171320 0 1\n"), Some(171_320));
         assert_eq!(parse_schedstat(""), None);
         assert_eq!(parse_schedstat("x 1 2"), None);
+        assert_eq!(parse_schedstat_runs("171320 0 17\n"), Some(17));
+        assert_eq!(parse_schedstat_runs("171320 0"), None);
     }
 
     #[test]

@@ -185,6 +185,9 @@ struct PidUsage {
     /// Scheduler CPU time at the first and the last sample.
     first: Duration,
     last: Duration,
+    /// Times the threads were put on a CPU, at the first and the last sample.
+    first_runs: u64,
+    last_runs: u64,
     invocations: usize,
 }
 
@@ -195,14 +198,23 @@ impl Usage {
         self.peak_rss_kb = self.peak_rss_kb.max(lambda.peak_rss_kb());
         for pid in lambda.pids() {
             let (Some(ticks), Some(cpu)) = (procfs::cpu_ticks(pid), procfs::cpu_time(pid)) else { continue };
+            let runs = procfs::cpu_runs(pid).unwrap_or(0);
             self.first_pid.get_or_insert(pid);
             self.per_pid
                 .entry(pid)
                 .and_modify(|u| {
                     u.last = cpu;
+                    u.last_runs = runs;
                     u.invocations += 1;
                 })
-                .or_insert(PidUsage { first_ticks: ticks, first: cpu, last: cpu, invocations: 0 });
+                .or_insert(PidUsage {
+                    first_ticks: ticks,
+                    first: cpu,
+                    last: cpu,
+                    first_runs: runs,
+                    last_runs: runs,
+                    invocations: 0,
+                });
         }
     }
 
@@ -222,5 +234,13 @@ impl Usage {
     pub fn cpu_per_invocation(&self) -> Option<Duration> {
         let (cpu, count) = self.invocation_cpu();
         (count > 0).then(|| cpu / u32::try_from(count).unwrap_or(u32::MAX))
+    }
+
+    /// How many times per invocation the extension's threads were put on a CPU, over the same
+    /// span as [`Usage::cpu_per_invocation`].
+    pub fn runs_per_invocation(&self) -> Option<f64> {
+        let runs: u64 = self.per_pid.values().map(|u| u.last_runs.saturating_sub(u.first_runs)).sum();
+        let count: usize = self.per_pid.values().map(|u| u.invocations).sum();
+        (count > 0).then(|| runs as f64 / count as f64)
     }
 }

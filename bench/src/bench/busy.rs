@@ -87,6 +87,9 @@ pub struct BusyRun {
     pub freshness_ms: Vec<f64>,
     pub peak_rss_kb: u64,
     pub cpu_per_invocation_ms: Option<f64>,
+    /// Times the extension's threads were put on a CPU per invocation (wake-ups, and returns
+    /// after a preemption; every thread is stopped and woken by each freeze).
+    pub runs_per_invocation: Option<f64>,
     pub shutdown_to_exit_ms: Option<f64>,
     /// SHUTDOWN → the last request the collector received (the delivery part).
     pub shutdown_delivery_ms: Option<f64>,
@@ -147,6 +150,7 @@ pub fn run(binary: &Path, subject: Subject, delay: Option<Duration>, invocations
     }
     out.peak_rss_kb = usage.peak_rss_kb;
     out.cpu_per_invocation_ms = usage.cpu_per_invocation().map(ms);
+    out.runs_per_invocation = usage.runs_per_invocation();
     let pids = session.lambda.pids();
     let started = Instant::now();
     let result = session.lambda.shutdown("spindown");

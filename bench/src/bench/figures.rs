@@ -13,6 +13,8 @@ pub enum Unit {
     KiB,
     Instructions,
     PerSecond,
+    /// A count per event, one decimal (e.g. thread runs per invocation).
+    Count,
 }
 
 impl Unit {
@@ -23,6 +25,7 @@ impl Unit {
             Unit::KiB => "KiB",
             Unit::Instructions => "instructions",
             Unit::PerSecond => "per_second",
+            Unit::Count => "count",
         }
     }
 
@@ -33,6 +36,7 @@ impl Unit {
             Unit::KiB => format!("{} kB", group(v.round() as u64)),
             Unit::Instructions => group(v.round() as u64),
             Unit::PerSecond => format!("{}/s", group(v.round() as u64)),
+            Unit::Count => format!("{v:.1}"),
         }
     }
 
@@ -40,6 +44,7 @@ impl Unit {
     fn bare(self, v: f64) -> String {
         match self {
             Unit::Ms => fmt_ms(v),
+            Unit::Count => format!("{v:.1}"),
             _ => group(v.round() as u64),
         }
     }

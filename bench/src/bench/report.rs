@@ -94,7 +94,15 @@ fn policy_rows(r: &Results, section: &str, p: Policy, delay: Option<Duration>) -
         .ours(&per_run(r, s, delay, pct(50.0, overhead)))
         .floor(&floor_runs(r, pct(50.0, overhead)));
     let fresh50 = fig("freshness_p50_ms", "freshness p50").ours(&per_run(r, s, delay, pct(50.0, freshness)));
-    [p50, p99, fresh50, fresh99, cpu].into_iter().chain(first).collect()
+    let runs = Figure::new(
+        section,
+        &key("thread_runs_per_invocation"),
+        &format!("thread runs per invocation · {}", p.key()),
+        Unit::Count,
+    )
+    .ours(&per_run(r, s, delay, |b| b.runs_per_invocation))
+    .floor(&floor_runs(r, |b| b.runs_per_invocation));
+    [p50, p99, fresh50, fresh99, cpu, runs].into_iter().chain(first).collect()
 }
 
 fn footprint(r: &Results) -> Vec<Figure> {
