@@ -42,35 +42,33 @@ pub fn parse_schedstat_runs(text: &str) -> Option<u64> {
     text.split_whitespace().nth(2)?.parse().ok()
 }
 
-/// How many times, so far, the live threads of `pid` were put on a CPU (see
-/// [`parse_schedstat_runs`]). A frozen process's threads are each stopped and woken again by
-/// every freeze, so this counts what threads cost beyond their instructions.
-pub fn cpu_runs(pid: u32) -> Option<u64> {
-    let mut total = 0u64;
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
-        let path = task.ok()?.path().join("schedstat");
-        if let Some(runs) = std::fs::read_to_string(path).ok().as_deref().and_then(parse_schedstat_runs) {
-            total += runs;
-        }
-    }
-    Some(total)
-}
-
 /// Time on a CPU so far of every live thread of `pid`, from the scheduler's
 /// nanosecond account. Exact where ticks are a sample: a thread is charged a
 /// whole tick when it happens to run at one, so 200 invocations of well under
 /// a millisecond each come to a handful of ticks. Threads that have exited
 /// are not in it (take differences over spans where none exit).
 pub fn cpu_time(pid: u32) -> Option<Duration> {
+    sum_over_threads(pid, parse_schedstat).map(Duration::from_nanos)
+}
+
+/// How many times, so far, the live threads of `pid` were put on a CPU (see
+/// [`parse_schedstat_runs`]). A frozen process's threads are each stopped and woken again by
+/// every freeze, so this counts what threads cost beyond their instructions.
+pub fn cpu_runs(pid: u32) -> Option<u64> {
+    sum_over_threads(pid, parse_schedstat_runs)
+}
+
+/// One `schedstat` field summed over the live threads of `pid`.
+fn sum_over_threads(pid: u32, field: fn(&str) -> Option<u64>) -> Option<u64> {
     let mut total = 0u64;
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
         let path = task.ok()?.path().join("schedstat");
         // A thread that ended between the listing and the read ran no more.
-        if let Some(ns) = std::fs::read_to_string(path).ok().as_deref().and_then(parse_schedstat) {
-            total += ns;
+        if let Some(value) = std::fs::read_to_string(path).ok().as_deref().and_then(field) {
+            total += value;
         }
     }
-    Some(Duration::from_nanos(total))
+    Some(total)
 }
 
 /// Ticks as time.
