@@ -150,33 +150,34 @@ const INPUT_STEP: usize = 512;
 /// Inflates gzip (one or more members) or zlib, calling `look(output so far, whole)` each time
 /// the output has doubled and once at the end (`whole` = true), until `look` answers. `None`
 /// if it never does: corrupt or truncated input, or more than [`MAX_INFLATED_BYTES`].
-pub(super) fn inflate_until<T>(mut feed: Feed, look: impl FnMut(&[u8], bool) -> Option<T>) -> Option<T> {
-    SCRATCH.with(|cell| {
-        let Ok(mut slot) = cell.try_borrow_mut() else {
-            // Not reentrant; never happens, but a fresh state is always correct.
-            let mut fresh = Scratch { state: Decompress::new(false), decoded: Vec::new(), out: Vec::new() };
-            return inflate_with(&mut fresh, feed, look);
-        };
-        let scratch =
-            slot.get_or_insert_with(|| Scratch { state: Decompress::new(false), decoded: Vec::new(), out: Vec::new() });
-        if feed.decoded.is_empty() {
-            std::mem::swap(&mut feed.decoded, &mut scratch.decoded);
-            feed.decoded.clear();
-        }
-        let found = inflate_with(scratch, feed, look);
-        for buffer in [&mut scratch.decoded, &mut scratch.out] {
-            if buffer.capacity() > SCRATCH_KEEP_BYTES {
-                *buffer = Vec::new();
-            }
-        }
-        found
+pub(super) fn inflate_until<T>(feed: Feed, look: impl FnMut(&[u8], bool) -> Option<T>) -> Option<T> {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut slot) => inflate_with(slot.get_or_insert_with(Scratch::new), feed, look),
+        // Not reentrant; never happens, but a fresh state is always correct.
+        Err(_) => inflate_with(&mut Scratch::new(), feed, look),
     })
 }
 
+impl Scratch {
+    fn new() -> Scratch {
+        Scratch { state: Decompress::new(false), decoded: Vec::new(), out: Vec::new() }
+    }
+}
+
+/// Lends `scratch`'s decoding buffer to `feed` (unless it brings its bytes), inflates, and
+/// takes the buffers back, dropping any that grew past [`SCRATCH_KEEP_BYTES`].
 fn inflate_with<T>(scratch: &mut Scratch, mut feed: Feed, mut look: impl FnMut(&[u8], bool) -> Option<T>) -> Option<T> {
+    if feed.decoded.is_empty() {
+        feed.decoded = std::mem::take(&mut scratch.decoded);
+        feed.decoded.clear();
+    }
     let found = inflate_steps(&mut scratch.state, &mut scratch.out, &mut feed, &mut look);
-    // The decoding buffer is kept for the next payload.
     scratch.decoded = std::mem::take(&mut feed.decoded);
+    for buffer in [&mut scratch.decoded, &mut scratch.out] {
+        if buffer.capacity() > SCRATCH_KEEP_BYTES {
+            *buffer = Vec::new();
+        }
+    }
     found
 }
 
