@@ -55,10 +55,9 @@ pub struct AgentPayload {
     pub received_ms: u64,
 }
 
+/// The flush of the invocation it comes with ([`Event::Invoke`]).
 #[derive(Debug)]
 pub struct FlushRequest {
-    /// The invocation whose data we wait for.
-    pub request_id: String,
     /// Give up waiting and sending at this instant.
     pub deadline: Instant,
     /// Time since the previous INVOKE (`None` for the first): tells busy from sparse.

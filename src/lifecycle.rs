@@ -208,17 +208,12 @@ fn event_loop(config: &Config, api: &LambdaApi, id: &str, tx: &Tx<Event>, termin
         let (now, now_epoch) = (Instant::now(), now_ms());
         match event {
             NextEvent::Invoke { request_id, deadline_ms, invoked_function_arn } => {
-                let invoke = Invoke {
-                    request_id: request_id.clone(),
-                    deadline_ms,
-                    invoked_function_arn,
-                    received: now,
-                    received_ms: now_epoch,
-                };
+                let invoke =
+                    Invoke { request_id, deadline_ms, invoked_function_arn, received: now, received_ms: now_epoch };
                 let deadline = policy::flush_deadline(config, policy::instant_of(deadline_ms, now, now_epoch), now);
                 let gap = previous_invoke.replace(now).map(|p| now.saturating_duration_since(p));
                 let (reply, done) = oneshot::channel();
-                let flush = FlushRequest { request_id, deadline, gap, reply };
+                let flush = FlushRequest { deadline, gap, reply };
                 if deliver(tx, Event::Invoke(invoke, flush), deadline) {
                     let _ = done.recv_deadline(deadline);
                 }

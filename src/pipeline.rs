@@ -222,11 +222,9 @@ impl Pipeline {
         if let Some(info) = read {
             return info;
         }
-        let awaited = self.flush.as_ref().is_some_and(|f| {
-            f.target.is_none()
-                && self.invocations.current_id() == Some(f.request.request_id.as_str())
-                && !self.invocations.get(&f.request.request_id).is_some_and(|i| i.payload_seen)
-        });
+        // A flush is always the current invocation's (it comes with that INVOKE).
+        let awaited = self.flush.as_ref().is_some_and(|f| f.target.is_none())
+            && !self.invocations.current().is_some_and(|i| i.payload_seen);
         if awaited {
             PayloadInfo::default()
         } else {

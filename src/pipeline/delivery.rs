@@ -117,7 +117,8 @@ impl Pipeline {
     fn advance_flush(&mut self, now: Instant) {
         let Some(flush) = &self.flush else { return };
         if flush.target.is_none() {
-            let inv = self.invocations.get(&flush.request.request_id);
+            // A flush is always the current invocation's (it comes with that INVOKE).
+            let inv = self.invocations.current();
             let payload = inv.is_some_and(|i| i.payload_seen);
             let runtime_done = self.config.telemetry && inv.is_some_and(|i| i.runtime_done);
             if runtime_done && !payload && !flush.drained_pipe {
