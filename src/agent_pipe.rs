@@ -96,6 +96,12 @@ pub struct PreparedReader {
 }
 
 impl PreparedReader {
+    /// The reader also watches for SIGTERM (see `signals`): one thread fewer to wake at every
+    /// freeze and thaw.
+    pub fn watch_sigterm(&mut self, watch: Watch) {
+        self.sigterm = Some(watch);
+    }
+
     /// Starts the named reader thread.
     pub fn start(self) -> io::Result<thread::JoinHandle<()>> {
         let PreparedReader { path, opened, tx, wake, inspect, sigterm } = self;
@@ -124,14 +130,6 @@ pub fn prepare_reader(
     let (ours, theirs) = UnixStream::pair()?;
     let opened = open_fifo(&path).ok();
     Ok((Drain(ours), PreparedReader { path, opened, tx, wake: theirs, inspect, sigterm: None }))
-}
-
-impl PreparedReader {
-    /// The reader also watches for SIGTERM (see `signals`): one thread fewer to wake at every
-    /// freeze and thaw.
-    pub fn watch_sigterm(&mut self, watch: Watch) {
-        self.sigterm = Some(watch);
-    }
 }
 
 /// Where payloads go, and whether the reader reads their ids first.
