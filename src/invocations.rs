@@ -58,6 +58,7 @@ impl Invocations {
 
     /// The entry for `request_id`, created if unknown (telemetry may name requests this process
     /// never saw, e.g. after a re-init).
+    #[cfg_attr(not(test), expect(clippy::indexing_slicing, reason = "a position just found, or the entry just pushed"))]
     pub fn entry(&mut self, request_id: &str) -> &mut Invocation {
         if let Some(pos) = self.recent.iter().position(|i| i.request_id == request_id) {
             return &mut self.recent[pos];

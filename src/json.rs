@@ -83,10 +83,10 @@ fn push_escaped(out: &mut String, text: &str, backslash: &str) {
             b'\r' => out.push('r'),
             b'\t' => out.push('t'),
             byte => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
                 out.push_str("u00");
-                out.push(char::from(HEX[usize::from(byte >> 4)]));
-                out.push(char::from(HEX[usize::from(byte & 0xf)]));
+                for nibble in [byte >> 4, byte & 0xf] {
+                    out.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
+                }
             }
         }
         start = at + 1;

@@ -1,4 +1,18 @@
 //! New Relic extension for AWS Lambda. See ARCHITECTURE.md for the map.
+// The release binary aborts on a panic (Cargo.toml says why), so the code that ships has no
+// panic site of its own: no unwrap, expect, panic or unchecked index. Tests may use them.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
 
 pub mod log;
 

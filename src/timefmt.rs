@@ -29,18 +29,17 @@ pub fn parse_iso8601_ms(text: &str) -> Option<u64> {
         }
         std::str::from_utf8(s).ok()?.parse().ok()
     };
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ') {
+    let [y0, y1, y2, y3, b'-', mo0, mo1, b'-', d0, d1, b'T' | b't' | b' ', h0, h1, b':', mi0, mi1, b':', s0, s1, rest @ ..] =
+        b
+    else {
         return None;
-    }
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let (y, mo, d) = (num(&b[0..4])?, num(&b[5..7])?, num(&b[8..10])?);
-    let (h, mi, s) = (num(&b[11..13])?, num(&b[14..16])?, num(&b[17..19])?);
+    };
+    let (y, mo, d) = (num(&[*y0, *y1, *y2, *y3])?, num(&[*mo0, *mo1])?, num(&[*d0, *d1])?);
+    let (h, mi, s) = (num(&[*h0, *h1])?, num(&[*mi0, *mi1])?, num(&[*s0, *s1])?);
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
         return None;
     }
-    let mut rest = &b[19..];
+    let mut rest = rest;
     let mut millis = 0i64;
     if let Some((&b'.', frac)) = rest.split_first() {
         let digits = frac.iter().take_while(|c| c.is_ascii_digit()).count();
@@ -50,7 +49,7 @@ pub fn parse_iso8601_ms(text: &str) -> Option<u64> {
         for i in 0..3 {
             millis = millis * 10 + frac.get(i).filter(|_| i < digits).map_or(0, |c| (c - b'0') as i64);
         }
-        rest = &frac[digits..];
+        rest = frac.get(digits..).unwrap_or_default();
     }
     let offset_s = match rest {
         [] | [b'Z'] | [b'z'] => 0,
