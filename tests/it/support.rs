@@ -12,8 +12,18 @@ use lambda_sim::lambda::{Invocation, InvokeResult, Lambda, ShutdownResult, SimCo
 pub const WAIT: Duration = Duration::from_secs(10);
 pub const KEY: &str = "test-license-key-0123456789";
 
+/// The extension under test: this build's, or `NR_TEST_EXTENSION` (`./build.sh test` runs the
+/// suite a second time against the static release binary, which aborts on a panic).
 pub fn binary() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_newrelic-lambda-extension"))
+    static CHOSEN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    CHOSEN.get_or_init(|| match std::env::var_os("NR_TEST_EXTENSION") {
+        Some(path) => {
+            let path = PathBuf::from(path);
+            assert!(path.is_file(), "NR_TEST_EXTENSION={} is not a file", path.display());
+            path
+        }
+        None => PathBuf::from(env!("CARGO_BIN_EXE_newrelic-lambda-extension")),
+    })
 }
 
 /// A fresh scratch directory, unique per call (tests run in parallel and may share a tag).
