@@ -16,7 +16,7 @@ pub const KEY: &str = "test-license-key-0123456789";
 /// suite a second time against the static release binary, which aborts on a panic).
 pub fn binary() -> &'static Path {
     static CHOSEN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    CHOSEN.get_or_init(|| match std::env::var_os("NR_TEST_EXTENSION") {
+    CHOSEN.get_or_init(|| match std::env::var_os("NR_TEST_EXTENSION").filter(|v| !v.is_empty()) {
         Some(path) => {
             let path = PathBuf::from(path);
             assert!(path.is_file(), "NR_TEST_EXTENSION={} is not a file", path.display());

@@ -112,6 +112,40 @@ pub fn gunzip(bytes: &[u8]) -> io::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// The ledger of a queue that drops its oldest items when full and sends in jobs taken from
+/// its front: given the sorted numbers of the items that never arrived (numbered in the order
+/// they were produced), checks that the items lost were the oldest. Everything newer than the
+/// newest lost item must have arrived, and of the older ones only one job's worth (at most
+/// `job` items, in one run) may have: the job that was out of the queue, being sent, while the
+/// queue dropped its oldest. That job can be the first one (the run is at the start) or a later
+/// one, taken after older items had been dropped already (the run is between two lost runs).
+pub fn lost_oldest_first(lost: &[usize], job: usize) -> Result<(), String> {
+    let Some(&newest) = lost.last() else { return Ok(()) };
+    let arrived: Vec<usize> = {
+        let mut lost = lost.iter().peekable();
+        (0..=newest)
+            .filter(|n| {
+                while lost.next_if(|&&l| l < *n).is_some() {}
+                lost.next_if_eq(&n).is_none()
+            })
+            .collect()
+    };
+    let (Some(&first), Some(&last)) = (arrived.first(), arrived.last()) else { return Ok(()) };
+    if last + 1 - first != arrived.len() {
+        return Err(format!(
+            "items older than the newest lost one ({newest}) arrived in more than one run: {:?}…",
+            &arrived[..arrived.len().min(10)]
+        ));
+    }
+    if arrived.len() > job {
+        return Err(format!(
+            "{} items ({first}..={last}) older than the newest lost one ({newest}) arrived: more than one job's worth ({job})",
+            arrived.len()
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +176,16 @@ mod tests {
         assert!(parts[2].starts_with('4'), "{id}");
         assert!(matches!(parts[3].chars().next(), Some('8' | '9' | 'a' | 'b')), "{id}");
         assert_ne!(uuid_v4(), uuid_v4());
+    }
+
+    #[test]
+    fn lost_oldest_first_ledgers() {
+        assert_eq!(lost_oldest_first(&[], 3), Ok(()));
+        assert_eq!(lost_oldest_first(&[0, 1, 2], 3), Ok(()), "the oldest lost, nothing in flight");
+        assert_eq!(lost_oldest_first(&[3, 4, 5], 3), Ok(()), "the first job went through");
+        assert_eq!(lost_oldest_first(&[0, 1, 5, 6], 3), Ok(()), "a later job went through");
+        assert!(lost_oldest_first(&[4, 5], 3).is_err(), "four older ones arrived");
+        assert!(lost_oldest_first(&[0, 2, 4], 3).is_err(), "two runs arrived");
+        assert!(lost_oldest_first(&[1, 3], 3).is_err(), "two runs arrived, one at the start");
     }
 }

@@ -119,16 +119,13 @@ fn check(outcome: &Outcome, missing: &[usize], missing_payloads: &[usize], lost_
     if outcome.peak_rss_kb > PEAK_RSS_CAP_KB {
         return Err(format!("peak RSS {} kB over the {PEAK_RSS_CAP_KB} kB cap", outcome.peak_rss_kb));
     }
-    // Oldest first: what was lost is one run of the oldest queued items, for log lines and
-    // payloads alike. Only items older than the run may have arrived too: one job's worth
-    // (3 MiB, items of at least FILLER bytes) that was being sent, out of the queue, while the
-    // queue dropped its oldest, and went through when New Relic came back.
+    // Oldest first, for log lines and payloads alike: whatever is newer than the newest lost
+    // item arrived, and of the older ones only one job's worth (3 MiB, items of at least
+    // FILLER bytes) may have: the job that was being sent, out of the queue, while the queue
+    // dropped its oldest, and went through when New Relic came back.
     let one_job = 3 * 1024 * 1024 / FILLER;
     for (what, lost) in [("log lines", missing), ("payloads", missing_payloads)] {
-        let (Some(&first), Some(&last)) = (lost.first(), lost.last()) else { continue };
-        if last + 1 - first != lost.len() || first > one_job {
-            return Err(format!("lost {what} are not the oldest: {:?}…", &lost[..lost.len().min(10)]));
-        }
+        lambda_sim::util::lost_oldest_first(lost, one_job).map_err(|why| format!("lost {what}: {why}"))?;
     }
     let counted = (count(&outcome.summary, "queue_full") + count(&outcome.summary, "shutdown_deadline")) as usize;
     if counted != missing.len() + lost_events {
