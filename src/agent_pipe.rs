@@ -107,8 +107,7 @@ impl PreparedReader {
         let PreparedReader { path, opened, tx, wake, inspect, sigterm } = self;
         let out = Out { tx, inspect };
         thread::Builder::new().name("agent-pipe".into()).spawn(move || {
-            let mut sigterm = sigterm;
-            read_loop(&path, opened, &out, &wake, &mut sigterm);
+            read_loop(&path, opened, &out, &wake, sigterm.as_ref());
             // Whoever watches for SIGTERM must outlive the reader.
             if let Some(watch) = sigterm {
                 watch.spawn();
@@ -141,7 +140,7 @@ struct Out {
 /// The channel is gone: nobody will ever read what we send.
 struct Disconnected;
 
-fn read_loop(path: &Path, mut opened: Option<File>, tx: &Out, wake: &UnixStream, sigterm: &mut Option<Watch>) {
+fn read_loop(path: &Path, mut opened: Option<File>, tx: &Out, wake: &UnixStream, sigterm: Option<&Watch>) {
     let mut failures = 0;
     loop {
         match opened.take().map_or_else(|| open_fifo(path), Ok) {
@@ -186,7 +185,7 @@ enum StreamEnd {
 /// Reads the byte stream, forwarding every complete top-level JSON value as soon as it is
 /// whole. An unfinished tail is kept until more bytes come; if none come within
 /// [`TAIL_TIMEOUT`] (a truncated or non-JSON write), it is forwarded as it is.
-fn stream(mut file: File, tx: &Out, wake: &UnixStream, sigterm: &mut Option<Watch>) -> Result<(), StreamEnd> {
+fn stream(mut file: File, tx: &Out, wake: &UnixStream, sigterm: Option<&Watch>) -> Result<(), StreamEnd> {
     let disconnected = |_| StreamEnd::Disconnected;
     let mut pending: Vec<u8> = Vec::new();
     // Since when the bytes in `pending` have been waiting to become whole.
@@ -197,9 +196,9 @@ fn stream(mut file: File, tx: &Out, wake: &UnixStream, sigterm: &mut Option<Watc
         // Timed from when the tail started, not from the last byte: a busy agent writing good
         // payloads behind a broken one must not keep them waiting.
         let limit = (!pending.is_empty()).then(|| TAIL_TIMEOUT.saturating_sub(waiting_since.elapsed()));
-        let (data, mut drain, term) = wait(&file, wake_open.then_some(wake), sigterm.as_ref(), limit);
+        let (data, mut drain, term) = wait(&file, wake_open.then_some(wake), sigterm, limit);
         if term {
-            if let Some(watch) = sigterm.as_mut() {
+            if let Some(watch) = sigterm {
                 watch.fire();
             }
             if !data && !drain {

@@ -82,11 +82,11 @@ impl Watch {
     }
 
     /// Called when [`Watch::fd`] is readable: takes the byte, and if it was a SIGTERM starts
-    /// the thread that delivers and exits. False if nothing was there (spurious wake-up).
-    pub fn fire(&mut self) -> bool {
+    /// the thread that delivers and exits (nothing, on a spurious wake-up).
+    pub fn fire(&self) {
         let mut byte = [0u8; 16];
         if !matches!((&self.pipe).read(&mut byte), Ok(n) if n > 0) {
-            return false;
+            return;
         }
         let shared = Arc::clone(&self.shared);
         let started = std::thread::Builder::new().name("sigterm".into()).spawn(move || terminate(&shared));
@@ -96,11 +96,10 @@ impl Watch {
             warn!("cannot start the SIGTERM thread ({e}); delivering from the pipe reader");
             terminate(&self.shared);
         }
-        true
     }
 
     /// A thread of its own watches the pipe (when there is no agent pipe reader to do it).
-    pub fn spawn(mut self) {
+    pub fn spawn(self) {
         let started = std::thread::Builder::new().name("sigterm-watch".into()).spawn(move || {
             while wait_readable(self.fd()) {
                 self.fire();

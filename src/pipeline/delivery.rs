@@ -72,28 +72,30 @@ impl Pipeline {
             let next = s.request.deadline.min(s.grace_until);
             quiet.map_or(next, |q| next.min(q))
         });
-        let start = if self.urgent() { self.retry_at } else { self.retry_at.max(self.next_background) };
+        let start =
+            if self.waiting_deadline().is_some() { self.retry_at } else { self.retry_at.max(self.next_background) };
         let retry = (self.in_flight.is_none() && self.has_sendable()).then_some(start);
         [flush, shutdown, retry].into_iter().flatten().min()
     }
 
-    /// Somebody waits for delivery: SHUTDOWN, or a flush whose invocation's data is queued and
-    /// which the policy holds until it is delivered.
-    fn urgent(&self) -> bool {
-        self.shutdown.is_some()
-            || self.flush.as_ref().is_some_and(|f| f.wait == Wait::ForDelivery && f.target.is_some())
+    /// The deadline of whoever waits for delivery: SHUTDOWN, or a flush whose invocation's data
+    /// is queued and which the policy holds until it is delivered. `None`: delivery is
+    /// background work.
+    fn waiting_deadline(&self) -> Option<Instant> {
+        match (&self.shutdown, &self.flush) {
+            (Some(s), _) => Some(s.request.deadline),
+            (None, Some(f)) if f.wait == Wait::ForDelivery && f.target.is_some() => Some(f.request.deadline),
+            _ => None,
+        }
     }
 
     /// Advances flushes and shutdown: starts a delivery when one is due, answers what is done.
     pub(super) fn progress(&mut self, now: Instant, jobs: &Tx<Job>) {
         self.advance_flush(now);
-        let due = now >= self.retry_at && (now >= self.next_background || self.urgent());
+        let waiting = self.waiting_deadline();
+        let due = now >= self.retry_at && (now >= self.next_background || waiting.is_some());
         if self.in_flight.is_none() && self.has_sendable() && due {
-            let deadline = match (&self.shutdown, &self.flush) {
-                (Some(s), _) => s.request.deadline,
-                (None, Some(f)) if f.wait == Wait::ForDelivery && f.target.is_some() => f.request.deadline,
-                _ => now + self.config.budget,
-            };
+            let deadline = waiting.unwrap_or(now + self.config.budget);
             if deadline.saturating_duration_since(now) >= MIN_ATTEMPT_WINDOW {
                 self.start_job(deadline, jobs);
             }

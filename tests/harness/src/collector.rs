@@ -227,7 +227,7 @@ fn handle(shared: &Shared, req: Request) -> Reply {
         None => (None, normal(endpoint, &req.method)),
     };
     let at = Instant::now();
-    let received = ingest::received(&req, endpoint, at, status, fault);
+    let mut received = ingest::received(&req, endpoint, at, status, fault);
     if shared.deferred.load(Ordering::SeqCst) {
         let mut backlog = lock(&shared.backlog);
         backlog.1 += req.body.len();
@@ -240,7 +240,6 @@ fn handle(shared: &Shared, req: Request) -> Reply {
         }
         shared.changed.notify_all();
     } else {
-        let mut received = received;
         let decoded = ingest::decode(&req, &mut received);
         let mut state = lock(&shared.state);
         catch_up(shared, &mut state);
@@ -260,8 +259,7 @@ fn catch_up(shared: &Shared, state: &mut Snapshot) {
 }
 
 /// Adds one decoded request to the record.
-fn record(state: &mut Snapshot, received: Received, (events, logs): (Vec<TelemetryEvent>, Vec<LogRecord>)) {
-    let mut received = received;
+fn record(state: &mut Snapshot, mut received: Received, (events, logs): (Vec<TelemetryEvent>, Vec<LogRecord>)) {
     let seq = state.requests.len();
     received.seq = seq;
     let delivered = received.delivered;
